@@ -1,0 +1,124 @@
+package sshtest
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+)
+
+// StartPinger starts a TCP service on addr ("127.0.0.3:0" picks a port) that
+// answers each line with "ACK <line>\n" and closes its side after the peer
+// closes its write side. It returns the bound address.
+func StartPinger(t testing.TB, addr string) string {
+	return serve(t, addr, func(c net.Conn) {
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			if _, err := fmt.Fprintf(c, "ACK %s\n", sc.Text()); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// StartEcho starts a TCP service that writes back everything it reads.
+func StartEcho(t testing.TB, addr string) string {
+	return serve(t, addr, func(c net.Conn) { io.Copy(c, c) })
+}
+
+// StartSource starts a TCP service that sends each connection the first n
+// bytes of Data(seed) and closes it.
+func StartSource(t testing.TB, addr string, n int64, seed uint64) string {
+	return serve(t, addr, func(c net.Conn) { io.Copy(c, io.LimitReader(Data(seed), n)) })
+}
+
+// StartHasher starts a TCP service that reads until the peer closes its write
+// side, then answers "<hex SHA-256> <byte count>\n" (see HashLine). A reply
+// only ever arrives after a half-close, which makes it a half-close test too.
+func StartHasher(t testing.TB, addr string) string {
+	return serve(t, addr, func(c net.Conn) {
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		if err != nil {
+			return
+		}
+		io.WriteString(c, HashLine(hex.EncodeToString(h.Sum(nil)), n))
+	})
+}
+
+// HashLine is StartHasher's reply for a stream with the given digest and length.
+func HashLine(sum string, n int64) string { return fmt.Sprintf("%s %d\n", sum, n) }
+
+// Data returns an endless deterministic pseudo-random stream for seed.
+func Data(seed uint64) io.Reader {
+	var s [32]byte
+	for i := range 4 {
+		s[i*8] = byte(seed >> (8 * i))
+	}
+	s[31] = 0x7e
+	return rand.NewChaCha8(s)
+}
+
+// DataSum returns the hex SHA-256 of the first n bytes of Data(seed).
+func DataSum(seed uint64, n int64) string {
+	h := sha256.New()
+	io.Copy(h, io.LimitReader(Data(seed), n))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// serve listens on addr and runs handle for each connection. When the test
+// ends it closes the listener and open connections and waits for handlers.
+func serve(t testing.TB, addr string, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("sshtest: listen on %s: %v", addr, err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]struct{}{}
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = struct{}{}
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				handle(c)
+				if cw, ok := c.(interface{ CloseWrite() error }); ok {
+					cw.CloseWrite()
+				}
+				// Drain briefly-unread input so the close is a FIN, not a reset.
+				io.Copy(io.Discard, c)
+				c.Close()
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
