@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+)
+
+// pattern is the payload every throughput run sends: random bytes of a prime
+// length, repeated. The sink compares each byte against the pattern at its
+// stream offset (a memcmp, far cheaper than hashing), so a tunnel that drops,
+// duplicates, reorders or corrupts data is caught, and a fast wrong answer
+// cannot win.
+var pattern = func() []byte {
+	const n = 1<<20 + 7 // prime-ish length: block boundaries never line up with it
+	b := make([]byte, 2*n)
+	r := rand.NewChaCha8([32]byte{'t', 'u', 'n', 'n', 'e', 'l', 'k', 'i', 't'})
+	r.Read(b[:n])
+	copy(b[n:], b[:n]) // doubled so any window of up to n bytes is contiguous
+	return b
+}()
+
+const patternLen = 1<<20 + 7
+
+// sendPattern writes total bytes of the pattern to w in chunk-sized writes.
+func sendPattern(w io.Writer, total int64, chunk int) error {
+	var off int64
+	for off < total {
+		n := int64(chunk)
+		if rem := total - off; rem < n {
+			n = rem
+		}
+		p := off % patternLen
+		if _, err := w.Write(pattern[p : p+n]); err != nil {
+			return fmt.Errorf("sending at byte %d of %d: %w", off, total, err)
+		}
+		off += n
+	}
+	return nil
+}
+
+// sinkResult is what a sink saw on one connection.
+type sinkResult struct {
+	Bytes int64
+	Err   error     // content mismatch or read error before the expected count
+	Done  time.Time // when the expected count was reached (or the conn ended)
+}
+
+// Sink is a TCP server that reads each connection, checks its bytes against
+// the pattern, and reports one result per connection once it has seen
+// Expect bytes or the connection ended. Connections with no data at all
+// (readiness probes) are reported too, with Bytes 0.
+type Sink struct {
+	ln      net.Listener
+	results chan sinkResult
+	mu      sync.Mutex
+	expect  int64
+	wg      sync.WaitGroup
+	conns   map[net.Conn]struct{}
+	closing bool
+}
+
+func startSink(addr string) (*Sink, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sink: %w", err)
+	}
+	s := &Sink{ln: ln, results: make(chan sinkResult, 64), conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+func (s *Sink) Addr() string { return s.ln.Addr().String() }
+
+func (s *Sink) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// Expect sets the byte count of the next runs and drops stale results.
+func (s *Sink) Expect(n int64) {
+	s.mu.Lock()
+	s.expect = n
+	s.mu.Unlock()
+	for {
+		select {
+		case <-s.results:
+		default:
+			return
+		}
+	}
+}
+
+// Wait returns the next result with data, skipping empty probe connections.
+func (s *Sink) Wait(ctx context.Context) (sinkResult, error) {
+	for {
+		select {
+		case r := <-s.results:
+			if r.Bytes == 0 && r.Err == nil {
+				continue
+			}
+			return r, nil
+		case <-ctx.Done():
+			return sinkResult{}, fmt.Errorf("sink got nothing: %w", context.Cause(ctx))
+		}
+	}
+}
+
+func (s *Sink) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		expect := s.expect
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			r := s.check(c, expect)
+			select {
+			case s.results <- r:
+			default: // nobody is waiting for this one
+			}
+			io.Copy(io.Discard, c) // drain the rest so the sender is never stuck
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+func (s *Sink) check(c net.Conn, expect int64) sinkResult {
+	buf := make([]byte, 256<<10)
+	var off int64
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			p := off % patternLen
+			for done := 0; done < n; {
+				k := n - done
+				if k > patternLen {
+					k = patternLen
+				}
+				if !bytes.Equal(buf[done:done+k], pattern[p:p+int64(k)]) {
+					return sinkResult{Bytes: off, Err: fmt.Errorf("payload corrupted near byte %d", off+int64(done)), Done: time.Now()}
+				}
+				done += k
+				p = (p + int64(k)) % patternLen
+			}
+			off += int64(n)
+			if expect > 0 && off >= expect {
+				if off > expect {
+					return sinkResult{Bytes: off, Err: fmt.Errorf("got %d bytes, sent %d", off, expect), Done: time.Now()}
+				}
+				return sinkResult{Bytes: off, Done: time.Now()}
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && (expect == 0 || off == 0) {
+				return sinkResult{Bytes: off, Done: time.Now()}
+			}
+			return sinkResult{Bytes: off, Err: fmt.Errorf("sink read after %d of %d bytes: %w", off, expect, err), Done: time.Now()}
+		}
+	}
+}
+
+func (s *Sink) Close() {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+	s.wg.Wait()
+}
+
+// Echo is a TCP server that writes back whatever it reads.
+type Echo struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func startEcho(addr string) (*Echo, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("echo: %w", err)
+	}
+	e := &Echo{ln: ln, conns: map[net.Conn]struct{}{}}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.mu.Lock()
+			e.conns[c] = struct{}{}
+			e.mu.Unlock()
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				io.Copy(c, c)
+				c.Close()
+				e.mu.Lock()
+				delete(e.conns, c)
+				e.mu.Unlock()
+			}()
+		}
+	}()
+	return e, nil
+}
+
+func (e *Echo) Addr() string { return e.ln.Addr().String() }
+
+func (e *Echo) Port() int { return e.ln.Addr().(*net.TCPAddr).Port }
+
+func (e *Echo) Close() {
+	e.ln.Close()
+	e.mu.Lock()
+	for c := range e.conns {
+		c.Close()
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+}
