@@ -1,0 +1,176 @@
+// Package client speaks the tunnelkit relay protocol (relay/PROTOCOL.md)
+// from the other end: Dial opens a TCP connection through the relay's dial
+// bridge, Listen binds a port on the relay host through its listen bridge.
+// Both return ordinary net.Conn and net.Listener values, natively and in the
+// browser (GOOS=js), where the page's own origin is the default relay.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// Options configures Dial and Listen. A nil *Options means the defaults.
+type Options struct {
+	// Token authenticates to a relay started with tokens; it travels as the
+	// subprotocol tunnelkit.token.<Token>, never in the URL.
+	Token string
+
+	// Origin is sent as the Origin header (native only; browsers set their
+	// own). Leave empty unless the relay expects one.
+	Origin string
+}
+
+const (
+	subprotocol = "tunnelkit.v1"
+	tokenPrefix = "tunnelkit.token."
+
+	// maxMessage is the relay's default message size limit: larger writes
+	// are split into messages of at most this size, and no larger message
+	// is accepted from the relay.
+	maxMessage = 1 << 20
+)
+
+// control is a text message of the protocol.
+type control struct {
+	Type   string `json:"type"`
+	Addr   string `json:"addr,omitempty"`
+	ID     string `json:"id,omitempty"`
+	Remote string `json:"remote,omitempty"`
+}
+
+// Dial connects to target ("HOST:PORT") through the relay's dial bridge.
+// ctx bounds the dial only, as with net.Dialer. The returned net.Conn is a
+// *Conn: CloseWrite half-closes it. A refusal by the relay is a *CloseError
+// carrying the relay's reason.
+func Dial(ctx context.Context, relayURL, target string, o *Options) (net.Conn, error) {
+	t, m, err := openStream(ctx, relayURL, "dial", url.Values{"target": {target}}, o)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s through relay: %w", target, err)
+	}
+	if m.Type != "open" {
+		t.close(closeProtocol, "expected open")
+		return nil, fmt.Errorf("dial %s through relay: got %q message, want open (is the relay tunnelkit v1?)", target, m.Type)
+	}
+	return newConn(t, tcpAddr(m.Addr), relayAddr(relayURL)), nil
+}
+
+// openStream opens the WebSocket for endpoint (dial, listen or accept) and
+// returns its first control message. If the relay closes the stream
+// instead, the error is a *CloseError.
+func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o *Options) (transport, control, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	u, err := endpointURL(relayURL, endpoint, q)
+	if err != nil {
+		return nil, control{}, err
+	}
+	protocols := []string{subprotocol}
+	if o.Token != "" {
+		if !validToken(o.Token) {
+			return nil, control{}, errors.New("token has characters a WebSocket subprotocol cannot carry (use letters, digits and -._~+)")
+		}
+		protocols = append(protocols, tokenPrefix+o.Token)
+	}
+	t, err := dialTransport(ctx, u, protocols, o)
+	if err != nil {
+		return nil, control{}, err
+	}
+	if p := t.subprotocol(); p != subprotocol {
+		t.close(closeProtocol, "subprotocol "+subprotocol+" not selected")
+		return nil, control{}, fmt.Errorf("%s did not select subprotocol %s (got %q): is it a tunnelkit relay?", redact(u), subprotocol, p)
+	}
+	m, err := readControl(ctx, t)
+	if err != nil {
+		t.close(closeProtocol, "")
+		return nil, control{}, err
+	}
+	return t, m, nil
+}
+
+// readControl waits for the next text message, skipping nothing: on a fresh
+// stream the relay speaks first, in text.
+func readControl(ctx context.Context, t transport) (control, error) {
+	text, r, err := t.next(ctx)
+	if err != nil {
+		return control{}, err
+	}
+	if !text {
+		return control{}, errors.New("relay sent data before its control message (is it a tunnelkit v1 relay?)")
+	}
+	var m control
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		return control{}, fmt.Errorf("relay sent a malformed control message: %v", err)
+	}
+	return m, nil
+}
+
+// endpointURL maps relayURL (ws, wss, http or https, possibly with a path
+// prefix; under js also relative to the page) to the endpoint's URL.
+func endpointURL(relayURL, endpoint string, q url.Values) (string, error) {
+	u, err := resolveRelayURL(relayURL)
+	if err != nil {
+		return "", err
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("relay URL %q: scheme must be ws, wss, http or https", relayURL)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("relay URL %q has no host (want ws://HOST:PORT or wss://HOST/PREFIX)", relayURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/" + endpoint
+	u.RawPath = ""
+	u.RawQuery = q.Encode()
+	u.Fragment = ""
+	return u.String(), nil
+}
+
+// validToken reports whether tok fits in a Sec-WebSocket-Protocol token.
+func validToken(tok string) bool {
+	for _, c := range tok {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.ContainsRune("-._~+!#$%&'*^`|", c):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// redact drops the query (targets, ids) from u for error messages.
+func redact(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+// tcpAddr turns the relay's "IP:PORT" into a *net.TCPAddr; anything else
+// stays an opaque address.
+func tcpAddr(s string) net.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return net.TCPAddrFromAddrPort(ap)
+	}
+	return addr{"tcp", s}
+}
+
+func relayAddr(relayURL string) net.Addr { return addr{"websocket", relayURL} }
+
+type addr struct{ network, s string }
+
+func (a addr) Network() string { return a.network }
+func (a addr) String() string  { return a.s }

@@ -1,0 +1,398 @@
+//go:build js
+
+package client
+
+// In the browser, tunnelkit drives the WebSocket object through syscall/js
+// rather than through coder/websocket's js build (v1.8.15), which cannot
+// carry a fast byte stream safely:
+//   - it does not expose bufferedAmount, so a writer cannot wait for the
+//     browser to drain and a fast sender grows the page's memory without
+//     bound;
+//   - every Write allocates a new Uint8Array that stays alive until Go's
+//     garbage collector happens to run;
+//   - its receive queue is unbounded, and when the close event races a
+//     queued message, Read may report the close first and lose data.
+// This transport copies writes through one reused Uint8Array, blocks writes
+// while bufferedAmount is over highWater, bounds the receive queue and
+// delivers every queued message before the close that followed it.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall/js"
+	"time"
+)
+
+const (
+	// highWater bounds what the browser holds unsent for one WebSocket.
+	highWater = 2 << 20
+	// drainPoll is how often a blocked writer looks at bufferedAmount.
+	drainPoll = time.Millisecond
+	// maxQueued bounds received bytes not read yet. The browser cannot
+	// pause a WebSocket, so a reader that falls this far behind loses the
+	// stream rather than the page its memory.
+	maxQueued = 32 << 20
+	// gcEvery: each received message is a JavaScript ArrayBuffer that Go's
+	// js.Value keeps alive until Go's GC finalizes it. Copying into reused
+	// buffers barely grows Go's heap, so GC would rarely run: collect
+	// explicitly after this many bytes.
+	gcEvery = 32 << 20
+	// closeWait bounds the wait for the peer's close.
+	closeWait = 5 * time.Second
+)
+
+var (
+	uint8Array    = js.Global().Get("Uint8Array")
+	webSocket     = js.Global().Get("WebSocket")
+	receivedSince atomic.Int64 // bytes received since the last explicit GC
+)
+
+type jsMessage struct {
+	text string
+	data js.Value // ArrayBuffer; undefined for text
+	size int
+}
+
+type jsTransport struct {
+	ws                                  js.Value
+	onOpen, onMessage, onClose, onError js.Func
+
+	mu       sync.Mutex
+	queue    []jsMessage
+	head     int
+	queued   int           // bytes in queue
+	signal   chan struct{} // cap 1: a message arrived or the socket closed
+	opened   chan struct{}
+	closed   chan struct{}
+	closeErr error // set before closed is closed
+	isOpen   bool
+
+	r jsReader // payload of the message being read
+
+	wmu     sync.Mutex // one write at a time
+	staging js.Value   // reused Uint8Array for writes
+	view    js.Value   // staging.subarray(0, viewLen), reused while sizes repeat
+	viewLen int
+	poll    *time.Timer
+}
+
+// resolveRelayURL resolves relayURL against the page's location, so "" is
+// the page's own origin and "/relay" a path on it.
+func resolveRelayURL(relayURL string) (*url.URL, error) {
+	base, err := url.Parse(js.Global().Get("location").Get("href").String())
+	if err != nil {
+		return nil, fmt.Errorf("page location: %v", err)
+	}
+	base.RawQuery, base.Fragment = "", ""
+	if relayURL == "" {
+		base.Path = "/"
+		return base, nil
+	}
+	ref, err := url.Parse(relayURL)
+	if err != nil {
+		return nil, fmt.Errorf("relay URL %q: %v", relayURL, err)
+	}
+	return base.ResolveReference(ref), nil
+}
+
+func dialTransport(ctx context.Context, u string, protocols []string, _ *Options) (_ transport, err error) {
+	t := &jsTransport{
+		signal: make(chan struct{}, 1),
+		opened: make(chan struct{}),
+		closed: make(chan struct{}),
+	}
+	protos := make([]any, len(protocols))
+	for i, p := range protocols {
+		protos[i] = p
+	}
+	if err := catch(func() { t.ws = webSocket.New(u, protos) }); err != nil {
+		return nil, fmt.Errorf("relay URL %s: %v", redact(u), err)
+	}
+	t.ws.Set("binaryType", "arraybuffer")
+	t.onOpen = js.FuncOf(func(js.Value, []js.Value) any { t.handleOpen(); return nil })
+	t.onMessage = js.FuncOf(func(_ js.Value, args []js.Value) any { t.handleMessage(args[0]); return nil })
+	t.onClose = js.FuncOf(func(_ js.Value, args []js.Value) any { t.handleClose(args[0]); return nil })
+	t.onError = js.FuncOf(func(js.Value, []js.Value) any { return nil }) // a close event follows, with what can be known
+	t.ws.Set("onopen", t.onOpen)
+	t.ws.Set("onmessage", t.onMessage)
+	t.ws.Set("onclose", t.onClose)
+	t.ws.Set("onerror", t.onError)
+
+	select {
+	case <-t.opened:
+		return t, nil
+	case <-t.closed:
+		return nil, fmt.Errorf("could not open a WebSocket to %s (the browser does not say why: check the relay URL, that the relay runs, and its --allow-origin; the browser console has details)", redact(u))
+	case <-ctx.Done():
+		t.close(closeNormal, "")
+		return nil, fmt.Errorf("could not reach relay %s: %w", redact(u), ctx.Err())
+	}
+}
+
+func (t *jsTransport) handleOpen() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.isOpen = true
+	close(t.opened)
+}
+
+func (t *jsTransport) handleMessage(e js.Value) {
+	data := e.Get("data")
+	m := jsMessage{data: js.Undefined()}
+	if data.Type() == js.TypeString {
+		m.text = data.String()
+		m.size = len(m.text)
+	} else {
+		m.data = data
+		m.size = data.Get("byteLength").Int()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closeErr != nil {
+		return
+	}
+	switch {
+	case m.size > maxMessage:
+		t.failLocked(closeTooBig, fmt.Sprintf("message of %d bytes over the %d limit", m.size, maxMessage))
+		return
+	case t.queued+m.size > maxQueued:
+		t.failLocked(closeLimit, fmt.Sprintf("page fell %d MiB behind reading the stream", maxQueued>>20))
+		return
+	}
+	t.queue = append(t.queue, m)
+	t.queued += m.size
+	t.notify()
+}
+
+// failLocked closes the socket because of a local failure; readers see
+// reason after the messages queued before it.
+func (t *jsTransport) failLocked(code int, reason string) {
+	t.closeErr = fmt.Errorf("closed by the page: %s", reason)
+	catch(func() { t.ws.Call("close", code, reason) })
+}
+
+func (t *jsTransport) handleClose(e js.Value) {
+	t.mu.Lock()
+	if t.closeErr == nil {
+		t.closeErr = &CloseError{Code: e.Get("code").Int(), Reason: e.Get("reason").String()}
+	}
+	close(t.closed)
+	t.notify()
+	t.mu.Unlock()
+	go t.release()
+}
+
+func (t *jsTransport) release() {
+	for _, k := range []string{"onopen", "onmessage", "onclose", "onerror"} {
+		t.ws.Set(k, js.Null())
+	}
+	t.onOpen.Release()
+	t.onMessage.Release()
+	t.onClose.Release()
+	t.onError.Release()
+}
+
+func (t *jsTransport) notify() {
+	select {
+	case t.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (t *jsTransport) isClosed() bool {
+	select {
+	case <-t.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (t *jsTransport) next(ctx context.Context) (bool, io.Reader, error) {
+	for {
+		t.mu.Lock()
+		if t.head < len(t.queue) {
+			m := t.queue[t.head]
+			t.queue[t.head] = jsMessage{}
+			t.head++
+			if t.head == len(t.queue) {
+				t.queue, t.head = t.queue[:0], 0
+			}
+			t.queued -= m.size
+			t.mu.Unlock()
+			if m.data.IsUndefined() {
+				return true, strings.NewReader(m.text), nil
+			}
+			t.r.reset(m.data, m.size)
+			collectGarbage(m.size)
+			return false, &t.r, nil
+		}
+		if t.isClosed() {
+			err := t.closeErr
+			t.mu.Unlock()
+			return false, nil, err
+		}
+		t.mu.Unlock()
+		select {
+		case <-t.signal:
+		case <-ctx.Done():
+			t.close(closeNormal, "")
+			return false, nil, ctx.Err()
+		}
+	}
+}
+
+// collectGarbage runs Go's GC once gcEvery bytes of JavaScript buffers have
+// been handed to Go, so their js.Values are finalized and the browser can
+// free them.
+func collectGarbage(n int) {
+	if receivedSince.Add(int64(n)) >= gcEvery {
+		receivedSince.Store(0)
+		runtime.GC()
+	}
+}
+
+func (t *jsTransport) write(ctx context.Context, text bool, p []byte) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if err := t.waitDrained(ctx); err != nil {
+		return err
+	}
+	if text {
+		return catch(func() { t.ws.Call("send", string(p)) })
+	}
+	if t.staging.IsUndefined() || t.staging.Length() < len(p) {
+		size := 64 << 10
+		for size < len(p) {
+			size *= 2
+		}
+		t.staging = uint8Array.New(min(size, maxMessage))
+		t.view, t.viewLen = js.Undefined(), -1
+	}
+	js.CopyBytesToJS(t.staging, p)
+	msg := t.staging
+	if len(p) != t.staging.Length() {
+		if len(p) != t.viewLen {
+			t.view, t.viewLen = t.staging.Call("subarray", 0, len(p)), len(p)
+		}
+		msg = t.view
+	}
+	// send copies the bytes, so the staging array is free again on return.
+	return catch(func() { t.ws.Call("send", msg) })
+}
+
+// waitDrained blocks while the browser holds more than highWater unsent.
+func (t *jsTransport) waitDrained(ctx context.Context) error {
+	for {
+		if t.ws.Get("readyState").Int() != 1 { // OPEN
+			return t.errClosed()
+		}
+		if t.ws.Get("bufferedAmount").Int() <= highWater {
+			return nil
+		}
+		if t.poll == nil {
+			t.poll = time.NewTimer(drainPoll)
+		} else {
+			t.poll.Reset(drainPoll)
+		}
+		select {
+		case <-t.poll.C:
+		case <-t.closed:
+			return t.errClosed()
+		case <-ctx.Done():
+			t.poll.Stop()
+			t.close(closeNormal, "")
+			return ctx.Err()
+		}
+	}
+}
+
+func (t *jsTransport) errClosed() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closeErr != nil {
+		return t.closeErr
+	}
+	return net.ErrClosed
+}
+
+func (t *jsTransport) close(code int, reason string) error {
+	t.mu.Lock()
+	if t.closeErr == nil {
+		t.closeErr = net.ErrClosed
+	}
+	t.mu.Unlock()
+	if err := catch(func() { t.ws.Call("close", code, reason) }); err != nil {
+		catch(func() { t.ws.Call("close") })
+	}
+	timer := time.NewTimer(closeWait)
+	defer timer.Stop()
+	select {
+	case <-t.closed:
+	case <-timer.C:
+	}
+	return nil
+}
+
+func (t *jsTransport) subprotocol() string { return t.ws.Get("protocol").String() }
+
+// jsReader reads one received message. When the caller's buffer holds the
+// whole message it is copied there directly; otherwise once into a reused
+// Go buffer.
+type jsReader struct {
+	u8        js.Value
+	size, off int
+	buf       []byte
+	copied    bool
+}
+
+func (r *jsReader) reset(data js.Value, size int) {
+	r.u8 = uint8Array.New(data)
+	r.size, r.off, r.copied = size, 0, false
+}
+
+func (r *jsReader) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		r.u8 = js.Undefined()
+		return 0, io.EOF
+	}
+	if !r.copied && len(p) >= r.size {
+		js.CopyBytesToGo(p, r.u8)
+		r.off = r.size
+		return r.size, nil
+	}
+	if !r.copied {
+		if cap(r.buf) < r.size {
+			r.buf = make([]byte, r.size)
+		}
+		r.buf = r.buf[:r.size]
+		js.CopyBytesToGo(r.buf, r.u8)
+		r.copied = true
+	}
+	n := copy(p, r.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// catch turns a JavaScript exception thrown by f into an error.
+func catch(f func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			jsErr, ok := r.(js.Error)
+			if !ok {
+				panic(r)
+			}
+			err = errors.New(jsErr.Get("message").String())
+		}
+	}()
+	f()
+	return nil
+}

@@ -1,0 +1,25 @@
+package client
+
+import (
+	"context"
+	"io"
+)
+
+// transport is one WebSocket seen as messages. transport_native.go wraps
+// coder/websocket; conn_js.go drives the browser's WebSocket directly.
+type transport interface {
+	// next waits for the next message. Its payload reader is valid until
+	// the following call. A close by the peer is a *CloseError; after a
+	// local close, net.ErrClosed.
+	next(ctx context.Context) (text bool, payload io.Reader, err error)
+
+	// write sends p as one message of at most maxMessage bytes. Under js
+	// it waits while the browser has too much queued.
+	write(ctx context.Context, text bool, p []byte) error
+
+	// close sends a close with code and reason and waits, bounded, for the
+	// peer's. It is safe to call more than once and concurrently with next.
+	close(code int, reason string) error
+
+	subprotocol() string
+}
