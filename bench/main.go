@@ -90,5 +90,5 @@ func allCases() []Case {
 
 // allFigures are the measurements that are not a throughput/RTT case.
 func allFigures() []func(ctx context.Context, e *Env) []Figure {
-	return nil
+	return []func(ctx context.Context, e *Env) []Figure{idleFigures}
 }
