@@ -1,0 +1,68 @@
+package tunnel
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// copyBufSize matches the SSH channel's maximum packet size, so one read
+// from a channel fills at most one buffer.
+const copyBufSize = 32 << 10
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+type closeWriter interface{ CloseWrite() error }
+
+// pipe copies entry -> exit and exit -> entry until both directions end, then
+// closes both. An EOF in one direction is passed on as a half-close
+// (CloseWrite) while the other direction keeps flowing; an error in either
+// direction ends both. Counters move per chunk so live stats see long
+// transfers progress.
+func pipe(entry, exit io.ReadWriteCloser, out, in *atomic.Int64) (bytesIn, bytesOut int64) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bytesOut = copyHalf(exit, entry, out)
+	}()
+	bytesIn = copyHalf(entry, exit, in)
+	<-done
+	entry.Close()
+	exit.Close()
+	return bytesIn, bytesOut
+}
+
+func copyHalf(dst, src io.ReadWriteCloser, counter *atomic.Int64) (n int64) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			if nw > 0 {
+				n += int64(nw)
+				counter.Add(int64(nw))
+			}
+			if werr == nil && nw != nr {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				break
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			if cw, ok := dst.(closeWriter); ok && cw.CloseWrite() == nil {
+				return n
+			}
+			break // cannot half-close: end both directions
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	src.Close()
+	dst.Close()
+	return n
+}
