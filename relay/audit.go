@@ -1,0 +1,36 @@
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// audit writes one record per stream when it ends: who, from where, what,
+// how much and why it ended.
+func (r *Relay) audit(s *stream) {
+	level := slog.LevelInfo
+	msg := "stream"
+	if s.refusal != "" {
+		level, msg = slog.LevelWarn, "refused"
+	}
+	attrs := []slog.Attr{
+		slog.Uint64("id", s.id),
+		slog.String("kind", s.kind),
+		slog.String("from", s.client.String()),
+		slog.String("target", s.target),
+		slog.String("addr", s.addr),
+		slog.Int64("bytes_up", s.up.Load()),
+		slog.Int64("bytes_down", s.down.Load()),
+		slog.Duration("duration", time.Since(s.start)),
+		slog.Int("close_code", int(s.code)),
+		slog.String("close_reason", s.reason),
+	}
+	if name := s.tokenName(); name != "" {
+		attrs = append(attrs, slog.String("token", name))
+	}
+	if s.refusal != "" {
+		attrs = append(attrs, slog.String("reason", s.refusal))
+	}
+	r.log.LogAttrs(context.Background(), level, msg, attrs...)
+}

@@ -1,0 +1,373 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"tunnelkit/relay/resolve"
+)
+
+const (
+	// maxPendingPerListener bounds accepted connections waiting for their
+	// stream, so a flood of connections cannot pile up on the relay.
+	maxPendingPerListener = 64
+	// controlPingInterval detects a control stream whose peer vanished
+	// without closing (a dropped network): its listener must not linger.
+	controlPingInterval = 30 * time.Second
+)
+
+// listenBridge is one listener on the relay host, owned by a control stream.
+type listenBridge struct {
+	s  *stream
+	ws *websocket.Conn
+	ln net.Listener
+
+	mu      sync.Mutex
+	closed  bool
+	pending map[string]*pendingConn
+	claimed map[*stream]struct{}
+}
+
+// pendingConn is an accepted connection waiting for its /v1/accept stream.
+type pendingConn struct {
+	id     string
+	conn   net.Conn
+	remote string
+	lb     *listenBridge
+	timer  *time.Timer
+}
+
+// serveListen is GET /v1/listen?addr=HOST:PORT: the control stream of a
+// listener. The listener lives exactly as long as this stream.
+func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
+	s, ws := r.open(w, req, "listen")
+	if s == nil {
+		return
+	}
+	defer r.end(s, ws)
+
+	s.target = req.URL.Query().Get("addr")
+	h, port, err := parseListenAddr(s.target)
+	if err != nil {
+		r.refuse(s, "bad_target", StatusBadRequest, fmt.Sprintf("bad listen address %q: %v", truncate(s.target, 64), err))
+		return
+	}
+	target := resolve.JoinHostPort(h, port)
+	pol := r.allowLn
+	if s.token != nil {
+		pol = s.token.allowLn
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, r.cfg.DialTimeout)
+	defer cancel()
+	bind, ok := r.checkListen(ctx, s, pol, h, port, target)
+	if !ok {
+		return
+	}
+	ln, err := r.cfg.Listen(ctx, "tcp", bind.String())
+	if err != nil {
+		r.refuse(s, "listen", StatusDialFailed, fmt.Sprintf("relay could not listen on %s: %s", target, netErrText(err)))
+		return
+	}
+	lb := &listenBridge{s: s, ws: ws, ln: ln, pending: map[string]*pendingConn{}, claimed: map[*stream]struct{}{}}
+	if !r.addListener(lb) {
+		ln.Close()
+		s.finish(StatusShuttingDown, errShuttingDown.Error())
+		return
+	}
+	defer r.removeListener(lb)
+	s.addr = canonicalAddr(ln.Addr())
+	if err := writeMessage(context.Background(), ws, message{Type: "listening", Addr: s.addr}); err != nil {
+		lb.close(r)
+		s.finish(clientGone(err, 0))
+		return
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); r.acceptLoop(lb) }()
+	go func() { defer wg.Done(); r.readControlStream(s, ws) }()
+	go func() { defer wg.Done(); pingLoop(s, ws) }()
+	<-s.ctx.Done()
+	lb.close(r) // first: the port is free before the close handshake
+	closeWS(ws, s.code, s.reason)
+	wg.Wait()
+}
+
+// checkListen picks the address to bind, if listen policy allows it.
+func (r *Relay) checkListen(ctx context.Context, s *stream, pol policy, h resolve.Host, port uint16, target string) (netip.AddrPort, bool) {
+	refused := fmt.Sprintf("relay refused listen on %s: not in listen allow list (see --allow-listen)", target)
+	if h.IsAddr() {
+		if pol.allowsAddr(h.Addr, port) {
+			return netip.AddrPortFrom(h.Addr, port), true
+		}
+		r.refuse(s, "policy", StatusRefused, refused)
+		return netip.AddrPort{}, false
+	}
+	nameOK := pol.allowsName(h.Name, port)
+	if !nameOK && !pol.hasAddrRuleFor(port) {
+		r.refuse(s, "policy", StatusRefused, refused)
+		return netip.AddrPort{}, false
+	}
+	found, err := r.cfg.Resolver.LookupNetIP(ctx, "ip", h.Name)
+	if err != nil {
+		r.refuse(s, "resolve", StatusDialFailed, fmt.Sprintf("relay could not resolve %s: %s", target, resolveErrText(err)))
+		return netip.AddrPort{}, false
+	}
+	for _, a := range found {
+		if a = a.Unmap(); pol.allowsResolved(nameOK, a, port) {
+			return netip.AddrPortFrom(a, port), true
+		}
+	}
+	r.refuse(s, "policy", StatusRefused, refused)
+	return netip.AddrPort{}, false
+}
+
+// acceptLoop accepts connections and announces each on the control stream.
+func (r *Relay) acceptLoop(lb *listenBridge) {
+	for {
+		conn, err := lb.ln.Accept()
+		if err != nil {
+			lb.mu.Lock()
+			closed := lb.closed
+			lb.mu.Unlock()
+			if !closed {
+				lb.s.finish(StatusDialFailed, "accept failed: "+netErrText(err))
+			}
+			return
+		}
+		pc := &pendingConn{id: newAcceptID(), conn: conn, remote: canonicalAddr(conn.RemoteAddr()), lb: lb}
+		pc.timer = time.AfterFunc(r.cfg.AcceptTimeout, func() { r.expire(pc) })
+		if !r.addPending(pc) {
+			pc.timer.Stop()
+			conn.Close()
+			r.log.Warn("accepted connection dropped", "listener", lb.s.addr, "remote", pc.remote, "reason", "too many unclaimed connections")
+			continue
+		}
+		if err := writeMessage(context.Background(), lb.ws, message{Type: "accept", ID: pc.id, Remote: pc.remote}); err != nil {
+			lb.s.finish(clientGone(err, 0))
+			return
+		}
+	}
+}
+
+// readControlStream reads the control stream until the client closes it
+// or goes away; either ends the listener.
+func (r *Relay) readControlStream(s *stream, ws *websocket.Conn) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	for {
+		typ, msg, err := ws.Reader(context.Background())
+		if err != nil {
+			s.finish(clientGone(err, r.cfg.MaxMessageSize))
+			return
+		}
+		if typ == websocket.MessageBinary {
+			s.finish(StatusBadRequest, "no data on a listen control stream")
+			return
+		}
+		if err := r.readControl(msg, *bp); err != nil {
+			s.finish(StatusBadRequest, err.Error())
+			return
+		}
+	}
+}
+
+// pingLoop ends the stream when the peer stops answering pings.
+func pingLoop(s *stream, ws *websocket.Conn) {
+	t := time.NewTicker(controlPingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(s.ctx, controlPingInterval)
+			err := ws.Ping(ctx)
+			cancel()
+			if err != nil && s.ctx.Err() == nil {
+				s.finish(websocket.StatusGoingAway, "client stopped answering pings")
+				return
+			}
+		}
+	}
+}
+
+// serveAccept is GET /v1/accept?id=ID: the stream of one accepted
+// connection, claimed by the client that owns its listener.
+func (r *Relay) serveAccept(w http.ResponseWriter, req *http.Request) {
+	s, ws := r.open(w, req, "accept")
+	if s == nil {
+		return
+	}
+	defer r.end(s, ws)
+
+	id, err := parseAcceptID(req.URL.Query().Get("id"))
+	if err != nil {
+		r.refuse(s, "bad_target", StatusBadRequest, err.Error())
+		return
+	}
+	pc := r.claim(id, s)
+	if pc == nil {
+		r.refuse(s, "bad_target", StatusBadRequest, fmt.Sprintf("unknown or expired accept id (claim it within %v of the accept message)", r.cfg.AcceptTimeout))
+		return
+	}
+	lb := pc.lb
+	s.target, s.addr = lb.s.addr, pc.remote
+	if !lb.addClaimed(s) {
+		pc.conn.Close()
+		s.finish(websocket.StatusGoingAway, "listener closed")
+		return
+	}
+	defer lb.removeClaimed(s)
+	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: pc.remote}); err != nil {
+		pc.conn.Close()
+		s.finish(clientGone(err, 0))
+		return
+	}
+	r.bridge(s, ws, pc.conn)
+}
+
+func newAcceptID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (r *Relay) addPending(pc *pendingConn) bool {
+	lb := pc.lb
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	if lb.closed || len(lb.pending) >= maxPendingPerListener {
+		return false
+	}
+	lb.pending[pc.id] = pc
+	r.mu.Lock()
+	r.pending[pc.id] = pc
+	r.mu.Unlock()
+	return true
+}
+
+// claim takes a pending connection for s: single use, and only by the
+// client (address and token) that owns the listener. Unknown and foreign
+// ids look the same.
+func (r *Relay) claim(id string, s *stream) *pendingConn {
+	r.mu.Lock()
+	pc := r.pending[id]
+	if pc == nil || pc.lb.s.client != s.client || pc.lb.s.token != s.token {
+		r.mu.Unlock()
+		return nil
+	}
+	delete(r.pending, id)
+	r.mu.Unlock()
+	pc.timer.Stop()
+	lb := pc.lb
+	lb.mu.Lock()
+	delete(lb.pending, id)
+	lb.mu.Unlock()
+	return pc
+}
+
+// expire closes an accepted connection nobody claimed in time.
+func (r *Relay) expire(pc *pendingConn) {
+	r.mu.Lock()
+	if r.pending[pc.id] != pc {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.pending, pc.id)
+	r.mu.Unlock()
+	pc.lb.mu.Lock()
+	delete(pc.lb.pending, pc.id)
+	pc.lb.mu.Unlock()
+	pc.conn.Close()
+	r.log.Info("accepted connection closed unclaimed", "listener", pc.lb.s.addr, "remote", pc.remote, "after", r.cfg.AcceptTimeout.String())
+}
+
+func (lb *listenBridge) addClaimed(s *stream) bool {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	if lb.closed {
+		return false
+	}
+	lb.claimed[s] = struct{}{}
+	return true
+}
+
+func (lb *listenBridge) removeClaimed(s *stream) {
+	lb.mu.Lock()
+	delete(lb.claimed, s)
+	lb.mu.Unlock()
+}
+
+// stopAccepting closes the listener, keeping established streams.
+func (lb *listenBridge) stopAccepting() {
+	lb.mu.Lock()
+	lb.closed = true
+	lb.mu.Unlock()
+	lb.ln.Close()
+}
+
+// close closes the listener, every unclaimed connection and every stream
+// it accepted.
+func (lb *listenBridge) close(r *Relay) {
+	lb.mu.Lock()
+	lb.closed = true
+	pending := lb.pending
+	lb.pending = map[string]*pendingConn{}
+	claimed := make([]*stream, 0, len(lb.claimed))
+	for s := range lb.claimed {
+		claimed = append(claimed, s)
+	}
+	lb.mu.Unlock()
+	lb.ln.Close()
+	r.mu.Lock()
+	for id := range pending {
+		delete(r.pending, id)
+	}
+	r.mu.Unlock()
+	for _, pc := range pending {
+		pc.timer.Stop()
+		pc.conn.Close()
+	}
+	for _, s := range claimed {
+		s.finish(websocket.StatusGoingAway, "listener closed")
+	}
+}
+
+func (r *Relay) addListener(lb *listenBridge) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return false
+	}
+	r.listens[lb] = struct{}{}
+	return true
+}
+
+func (r *Relay) removeListener(lb *listenBridge) {
+	r.mu.Lock()
+	delete(r.listens, lb)
+	r.mu.Unlock()
+}
+
+// canonicalAddr prints a TCP address as IP:PORT, IPv4 unmapped.
+func canonicalAddr(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+}

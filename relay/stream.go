@@ -1,0 +1,197 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// copyBufSize is the copy buffer per direction: large enough for
+// throughput, small enough that idle streams do not pin much memory.
+const copyBufSize = 128 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// bridge copies bytes both ways between ws and conn until the stream is
+// finished: both sides half-closed, either side closed or failed, idle for
+// too long, or the relay shutting down. It owns conn and closes it.
+//
+// Reads and writes use a context that is never cancelled, so the websocket
+// package sets up no timer per message; the stream is ended by closing.
+func (r *Relay) bridge(s *stream, ws *websocket.Conn, conn net.Conn) {
+	var upDone, downDone atomic.Bool
+	halfClosed := func() {
+		if upDone.Load() && downDone.Load() {
+			s.finish(websocket.StatusNormalClosure, "")
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		r.copyUp(s, ws, conn, &upDone, halfClosed)
+	}()
+	go func() {
+		defer wg.Done()
+		r.copyDown(s, ws, conn, &downDone, halfClosed)
+	}()
+	r.watchIdle(s)
+	conn.Close()
+	closeWS(ws, s.code, s.reason)
+	wg.Wait()
+}
+
+// watchIdle waits for the stream to finish, finishing it with 4408 when no
+// byte has moved either way for the idle timeout. Traffic resets the clock;
+// nothing else does.
+func (r *Relay) watchIdle(s *stream) {
+	idle := r.cfg.IdleTimeout
+	t := time.NewTimer(idle)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			quiet := time.Duration(time.Now().UnixNano() - s.last.Load())
+			if quiet >= idle {
+				r.metrics.refusals.WithLabelValues("idle").Inc()
+				s.finish(StatusIdle, fmt.Sprintf("idle timeout: no data for %v (see --idle-timeout)", idle))
+				return
+			}
+			t.Reset(idle - quiet)
+		}
+	}
+}
+
+// copyUp copies client messages to the target. A zero-length binary message
+// half-closes the target connection.
+func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomic.Bool, halfClosed func()) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	ctx := context.Background()
+	max := r.cfg.MaxMessageSize
+	for {
+		typ, msg, err := ws.Reader(ctx)
+		if err != nil {
+			s.finish(clientGone(err, max))
+			return
+		}
+		if typ == websocket.MessageText {
+			if err := r.readControl(msg, buf); err != nil {
+				s.finish(StatusBadRequest, err.Error())
+				return
+			}
+			continue
+		}
+		var size int64
+		for {
+			n, err := msg.Read(buf)
+			if n > 0 {
+				if size += int64(n); size > max {
+					s.finish(websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max))
+					return
+				}
+				s.touch()
+				if _, err := conn.Write(buf[:n]); err != nil {
+					s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
+					return
+				}
+				s.up.Add(int64(n))
+				r.metrics.bytesUp.Add(float64(n))
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				s.finish(clientGone(err, max))
+				return
+			}
+		}
+		if size == 0 && !done.Load() {
+			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+			done.Store(true)
+			halfClosed()
+		}
+	}
+}
+
+// copyDown copies target bytes to the client, one binary message per read.
+// The target's FIN becomes a zero-length message.
+func (r *Relay) copyDown(s *stream, ws *websocket.Conn, conn net.Conn, done *atomic.Bool, halfClosed func()) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	if int64(len(buf)) > r.cfg.MaxMessageSize {
+		buf = buf[:r.cfg.MaxMessageSize]
+	}
+	ctx := context.Background()
+	for {
+		n, err := conn.Read(buf)
+		if n > 0 {
+			s.touch()
+			if err := ws.Write(ctx, websocket.MessageBinary, buf[:n]); err != nil {
+				s.finish(clientGone(err, 0))
+				return
+			}
+			s.down.Add(int64(n))
+			r.metrics.bytesDown.Add(float64(n))
+		}
+		if err == io.EOF {
+			if err := ws.Write(ctx, websocket.MessageBinary, nil); err != nil {
+				s.finish(clientGone(err, 0))
+				return
+			}
+			done.Store(true)
+			halfClosed()
+			return
+		}
+		if err != nil {
+			s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
+			return
+		}
+	}
+}
+
+// readControl reads a text message on a data stream: a well-formed control
+// message is accepted and, for now, ignored (no client message is defined).
+func (r *Relay) readControl(msg io.Reader, buf []byte) error {
+	n, err := io.ReadFull(msg, buf[:maxControlMessage+1])
+	if err != io.ErrUnexpectedEOF && err != io.EOF {
+		if err == nil {
+			return fmt.Errorf("control message over %d bytes", maxControlMessage)
+		}
+		return err
+	}
+	_, err = parseMessage(buf[:n])
+	return err
+}
+
+// clientGone turns a WebSocket read or write error into the stream's end.
+func clientGone(err error, max int64) (websocket.StatusCode, string) {
+	if ce := (websocket.CloseError{}); errors.As(err, &ce) {
+		return ce.Code, fmt.Sprintf("client closed (%d %s)", ce.Code, ce.Reason)
+	}
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		return websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max)
+	}
+	return websocket.StatusGoingAway, "client went away"
+}
+
+// netErrText is the useful tail of a net error: "connect: connection refused".
+func netErrText(err error) string {
+	if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err.Error()
+	}
+	return err.Error()
+}
