@@ -1,0 +1,110 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"errors"
+	"sync"
+	"syscall/js"
+
+	"tunnelkit/tunnel"
+)
+
+// forwardHandle is the Go side of the object s.forward resolves to. Once the
+// forward has stopped it keeps only its final counters.
+type forwardHandle struct {
+	mu    sync.Mutex
+	f     *tunnel.Forward // nil once stopped
+	final tunnel.Stats
+}
+
+func (s *session) forward(text string) (any, error) {
+	spec, err := tunnel.ParseForward(text)
+	if err != nil {
+		return nil, wrap("forward "+text, err)
+	}
+	f, err := s.client.Forward(s.ctx, spec)
+	if err != nil {
+		return nil, wrap("forward "+spec.String(), err)
+	}
+	h := &forwardHandle{f: f}
+	id := nextID()
+	registry.Lock()
+	registry.forwards[id] = h
+	registry.Unlock()
+	go h.watch(s)
+
+	o := s.opts
+	obj := jsObject.New()
+	obj.Set("kind", string(rune(spec.Kind)))
+	obj.Set("spec", spec.String())
+	obj.Set("entry", f.Entry())
+	obj.Set("command", spec.Command(o.user, o.host, o.port))
+	obj.Set("stats", bind(forwardStatsFunc, id))
+	obj.Set("close", bind(forwardCloseFunc, id))
+	return obj, nil
+}
+
+// watch keeps the final counters when the forward stops, on its own or with its session.
+func (h *forwardHandle) watch(s *session) {
+	select {
+	case <-h.f.Done():
+	case <-s.ctx.Done():
+		h.f.Close()
+	}
+	h.mu.Lock()
+	h.final, h.f = h.f.Stats(), nil
+	h.mu.Unlock()
+}
+
+func (h *forwardHandle) stats() tunnel.Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.f != nil {
+		return h.f.Stats()
+	}
+	return h.final
+}
+
+func lookupForward(id js.Value) *forwardHandle {
+	if id.Type() != js.TypeNumber {
+		return nil
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	return registry.forwards[id.Int()]
+}
+
+// forwardStats is f.stats(): synchronous, it only reads counters.
+func forwardStats(_ js.Value, args []js.Value) any {
+	h := lookupForward(arg(args, 0))
+	if h == nil {
+		panic(errors.New("stats: unknown forward"))
+	}
+	st := h.stats()
+	o := jsObject.New()
+	o.Set("connections", float64(st.Connections))
+	o.Set("active", float64(st.Active))
+	o.Set("bytesIn", float64(st.BytesIn))
+	o.Set("bytesOut", float64(st.BytesOut))
+	return o
+}
+
+// forwardClose is f.close(): it resolves once the entry socket is released
+// and the forward's connections are closed.
+func forwardClose(_ js.Value, args []js.Value) any {
+	h := lookupForward(arg(args, 0))
+	if h == nil {
+		return rejected(errors.New("close: unknown forward"))
+	}
+	return async(func() (any, error) {
+		h.mu.Lock()
+		f := h.f
+		h.mu.Unlock()
+		if f != nil {
+			f.Close()
+			<-f.Done()
+		}
+		return js.Undefined(), nil
+	})
+}
