@@ -1,6 +1,9 @@
 package client
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Close codes of the protocol (relay/PROTOCOL.md).
 const (
@@ -28,7 +31,12 @@ type CloseError struct {
 
 func (e *CloseError) Error() string {
 	if e.Reason != "" {
-		return "relay " + e.Reason
+		// The relay's reasons are written for people, mostly naming
+		// the relay already ("relay refused 10.0.0.5:5432: ...").
+		if strings.HasPrefix(e.Reason, "relay") {
+			return e.Reason
+		}
+		return "relay: " + e.Reason
 	}
 	switch e.Code {
 	case closeNormal:
