@@ -1,0 +1,84 @@
+package tunnel_test
+
+import (
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"tunnelkit/internal/sshtest"
+	"tunnelkit/tunnel"
+)
+
+// After Close, no goroutine of the client, its forwards or their
+// connections is left running, including with connections still open.
+func TestNoGoroutineLeak(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	gw := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: gateway1})
+	exit := sshtest.StartPinger(t, "127.0.0.1:0")
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
+
+	// Warm up: lazily started runtime and net goroutines are not leaks.
+	warm := connect(t, ctx, gw, keyConfig(t, gw))
+	ping(t, "", forward(t, ctx, warm, "-L 0:"+exit).Entry())
+	warm.Close()
+
+	leaked := checkNoLeak(t)
+	c, err := tunnel.Dial(ctx, gw.Addr, keyConfig(t, gw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := mustForward(t, c, "-L 0:"+exit)
+	r := mustForward(t, c, "-R 0:"+exit)
+	e := mustForward(t, c, "-L 0:"+echo)
+	ping(t, "", l.Entry())
+	ping(t, "", net.JoinHostPort("127.0.0.1", strconv.Itoa(portOf(t, r.Entry()))))
+	dead := mustForward(t, c, "-L 0:"+net.JoinHostPort(host3, strconv.Itoa(sshtest.FreePort(t, host3))))
+	entryOutcome(dead.Entry())
+
+	// One forward closed on its own, one connection left open across Close.
+	if err := l.Close(); err != nil {
+		t.Errorf("Forward.Close: %v", err)
+	}
+	select {
+	case <-l.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("Done() not closed after Forward.Close")
+	}
+	open, err := net.Dial("tcp", e.Entry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	open.Write([]byte("x"))
+	open.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := open.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.Close(); err != nil {
+		t.Errorf("Client.Close: %v", err)
+	}
+	if err := c.Wait(); err != nil {
+		t.Errorf("Wait after Close = %v, want nil", err)
+	}
+	open.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := open.Read(make([]byte, 1)); err == nil {
+		t.Error("entry connection still open after Client.Close")
+	}
+	open.Close()
+	leaked()
+}
+
+func mustForward(t *testing.T, c *tunnel.Client, spec string) *tunnel.Forward {
+	t.Helper()
+	sp, err := tunnel.ParseForward(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Forward(t.Context(), sp)
+	if err != nil {
+		t.Fatalf("forward %s: %v", spec, err)
+	}
+	return f
+}
