@@ -1,0 +1,520 @@
+// Package demo runs tunnelkit's demo world in one process, on loopback only:
+// a small SSH gateway that does port forwarding and nothing else, and sample
+// exit services (a web page, an echo service, a pinger) to forward to.
+package demo
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// GatewayConfig configures a Gateway.
+type GatewayConfig struct {
+	Addr     string // listen address; default 127.0.0.1:0
+	User     string // default "demo"
+	Password string // default: random
+	Logger   *slog.Logger
+}
+
+// Gateway is an in-process SSH server for the demo. It accepts one user by
+// password and supports exactly what port forwarding needs: direct-tcpip
+// (-L) and tcpip-forward with forwarded-tcpip channels (-R), both limited to
+// loopback addresses, and keepalive@openssh.com. Sessions get a polite "no
+// shell here".
+type Gateway struct {
+	User, Password string
+	HostKey        ssh.PublicKey
+
+	ln     net.Listener
+	config *ssh.ServerConfig
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// handshakeTimeout bounds how long a client may take to authenticate.
+const handshakeTimeout = 15 * time.Second
+
+// dialTimeout bounds a direct-tcpip dial to an exit socket.
+const dialTimeout = 5 * time.Second
+
+// StartGateway listens and serves until ctx ends or Close is called.
+func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.User == "" {
+		cfg.User = "demo"
+	}
+	if cfg.Password == "" {
+		cfg.Password = randomPassword()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := requireLoopback(cfg.Addr); err != nil {
+		return nil, fmt.Errorf("demo gateway: %w", err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("demo gateway: host key: %w", err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("demo gateway: host key: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo gateway: listen on %s: %w (choose another address)", cfg.Addr, err)
+	}
+	g := &Gateway{
+		User:     cfg.User,
+		Password: cfg.Password,
+		HostKey:  signer.PublicKey(),
+		ln:       ln,
+		log:      cfg.Logger,
+		conns:    map[net.Conn]struct{}{},
+	}
+	g.config = &ssh.ServerConfig{
+		ServerVersion: "SSH-2.0-tunnelkit_demo",
+		MaxAuthTries:  6,
+		PasswordCallback: func(md ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+			return nil, g.checkPassword(md.User(), string(pw))
+		},
+		KeyboardInteractiveCallback: func(md ssh.ConnMetadata, ask ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+			answers, err := ask("", "", []string{"Password: "}, []bool{false})
+			if err != nil {
+				return nil, err
+			}
+			if len(answers) != 1 {
+				return nil, errors.New("expected one answer")
+			}
+			return nil, g.checkPassword(md.User(), answers[0])
+		},
+	}
+	g.config.AddHostKey(signer)
+	g.ctx, g.cancel = context.WithCancel(ctx)
+	g.wg.Add(2)
+	go g.acceptLoop()
+	go func() {
+		defer g.wg.Done()
+		<-g.ctx.Done()
+		g.ln.Close()
+		g.mu.Lock()
+		for c := range g.conns {
+			c.Close()
+		}
+		g.mu.Unlock()
+	}()
+	return g, nil
+}
+
+// Addr is the gateway's listening address, "127.0.0.1:PORT".
+func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// Fingerprint is the host key's "SHA256:..." fingerprint.
+func (g *Gateway) Fingerprint() string { return ssh.FingerprintSHA256(g.HostKey) }
+
+// Close stops the gateway, closes every connection and waits for all of
+// its goroutines.
+func (g *Gateway) Close() error {
+	g.cancel()
+	g.wg.Wait()
+	return nil
+}
+
+func (g *Gateway) checkPassword(user, pw string) error {
+	okUser := subtle.ConstantTimeCompare([]byte(user), []byte(g.User))
+	okPw := subtle.ConstantTimeCompare([]byte(pw), []byte(g.Password))
+	if okUser&okPw == 1 {
+		return nil
+	}
+	return errors.New("wrong user or password")
+}
+
+func (g *Gateway) acceptLoop() {
+	defer g.wg.Done()
+	for {
+		c, err := g.ln.Accept()
+		if err != nil {
+			if g.ctx.Err() == nil {
+				g.log.Error("demo gateway: accept", "err", err)
+				g.cancel()
+			}
+			return
+		}
+		if !g.track(c) {
+			c.Close()
+			return
+		}
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			defer g.untrack(c)
+			g.serveConn(c)
+		}()
+	}
+}
+
+// track registers c to be closed on shutdown; false if shutdown began.
+func (g *Gateway) track(c net.Conn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ctx.Err() != nil {
+		return false
+	}
+	g.conns[c] = struct{}{}
+	return true
+}
+
+func (g *Gateway) untrack(c net.Conn) {
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+	c.Close()
+}
+
+// conn is one SSH connection: its remote forwards and open TCP connections,
+// all closed when it ends.
+type conn struct {
+	g   *Gateway
+	ssh *ssh.ServerConn
+	log *slog.Logger
+	wg  sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[string]*remoteForward // by "bindaddr:port" as requested
+	closers   map[io.Closer]struct{}
+}
+
+type remoteForward struct {
+	bindAddr string // as the client sent it: echoed in forwarded-tcpip
+	port     uint32 // bound port
+	ln       net.Listener
+}
+
+func (g *Gateway) serveConn(nc net.Conn) {
+	nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	sc, chans, reqs, err := ssh.NewServerConn(nc, g.config)
+	if err != nil {
+		g.log.Info("demo gateway: handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	c := &conn{
+		g:         g,
+		ssh:       sc,
+		log:       g.log.With("remote", nc.RemoteAddr().String(), "user", sc.User()),
+		listeners: map[string]*remoteForward{},
+		closers:   map[io.Closer]struct{}{},
+	}
+	c.log.Info("demo gateway: connected")
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.globalRequests(reqs)
+	}()
+	for nch := range chans {
+		c.channel(nch)
+	}
+	// The connection is gone: stop its listeners and connections.
+	c.mu.Lock()
+	c.closed = true
+	for _, rf := range c.listeners {
+		rf.ln.Close()
+	}
+	for cl := range c.closers {
+		cl.Close()
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	c.log.Info("demo gateway: disconnected")
+}
+
+// hold registers cl to be closed with the connection; false if it ended.
+func (c *conn) hold(cl io.Closer) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.closers[cl] = struct{}{}
+	return true
+}
+
+func (c *conn) release(cl io.Closer) {
+	c.mu.Lock()
+	delete(c.closers, cl)
+	c.mu.Unlock()
+	cl.Close()
+}
+
+func (c *conn) channel(nch ssh.NewChannel) {
+	switch nch.ChannelType() {
+	case "direct-tcpip":
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.directTCPIP(nch)
+		}()
+	case "session":
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.session(nch)
+		}()
+	default:
+		nch.Reject(ssh.UnknownChannelType, "the demo gateway only forwards ports")
+	}
+}
+
+// directTCPIP is one -L connection: dial the exit socket, then copy.
+func (c *conn) directTCPIP(nch ssh.NewChannel) {
+	var m struct {
+		Host       string
+		Port       uint32
+		OriginHost string
+		OriginPort uint32
+	}
+	if err := ssh.Unmarshal(nch.ExtraData(), &m); err != nil {
+		nch.Reject(ssh.ConnectionFailed, "malformed direct-tcpip request")
+		return
+	}
+	target := net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port)))
+	if err := requireLoopback(target); err != nil {
+		c.log.Info("demo gateway: refused direct-tcpip", "target", target)
+		nch.Reject(ssh.Prohibited, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.g.ctx, dialTimeout)
+	tc, err := (&net.Dialer{}).DialContext(ctx, "tcp", target)
+	cancel()
+	if err != nil {
+		nch.Reject(ssh.ConnectionFailed, fmt.Sprintf("connect to %s failed: %v", target, err))
+		return
+	}
+	if !c.hold(tc) {
+		tc.Close()
+		nch.Reject(ssh.ConnectionFailed, "gateway connection is closing")
+		return
+	}
+	defer c.release(tc)
+	ch, reqs, err := nch.Accept()
+	if err != nil {
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	c.log.Info("demo gateway: direct-tcpip", "target", target)
+	pipe(ch, tc.(*net.TCPConn))
+}
+
+// session answers shells and commands with a short note: the demo gateway
+// is for forwarding only (use ssh -N).
+func (c *conn) session(nch ssh.NewChannel) {
+	ch, reqs, err := nch.Accept()
+	if err != nil {
+		return
+	}
+	defer ch.Close()
+	for req := range reqs {
+		switch req.Type {
+		case "shell", "exec", "subsystem":
+			req.Reply(true, nil)
+			io.WriteString(ch.Stderr(), "This is the tunnelkit demo gateway: it forwards ports (ssh -N -L ... / -R ...) and has no shell.\r\n")
+			ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{1}))
+			return
+		default: // pty-req, env, ...: fine, but nothing to do
+			req.Reply(req.Type == "pty-req" || req.Type == "env", nil)
+		}
+	}
+}
+
+func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
+	for req := range reqs {
+		switch req.Type {
+		case "tcpip-forward":
+			ok, payload := c.tcpipForward(req.Payload)
+			req.Reply(ok, payload)
+		case "cancel-tcpip-forward":
+			req.Reply(c.cancelForward(req.Payload), nil)
+		default:
+			// keepalive@openssh.com and anything unknown: answer, as
+			// OpenSSH does, with a failure reply that proves we are alive.
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+		}
+	}
+}
+
+type forwardRequest struct {
+	BindAddr string
+	BindPort uint32
+}
+
+func (c *conn) tcpipForward(payload []byte) (bool, []byte) {
+	var m forwardRequest
+	if err := ssh.Unmarshal(payload, &m); err != nil || m.BindPort > 65535 {
+		return false, nil
+	}
+	host := m.BindAddr
+	if host == "" || host == "localhost" {
+		host = "127.0.0.1"
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(int(m.BindPort)))
+	if err := requireLoopback(addr); err != nil {
+		c.log.Info("demo gateway: refused tcpip-forward", "addr", addr)
+		return false, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		c.log.Info("demo gateway: tcpip-forward failed", "addr", addr, "err", err)
+		return false, nil
+	}
+	rf := &remoteForward{bindAddr: m.BindAddr, port: uint32(ln.Addr().(*net.TCPAddr).Port), ln: ln}
+	key := net.JoinHostPort(m.BindAddr, strconv.Itoa(int(rf.port)))
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		ln.Close()
+		return false, nil
+	}
+	c.listeners[key] = rf
+	c.mu.Unlock()
+	c.log.Info("demo gateway: tcpip-forward", "entry", ln.Addr().String())
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.acceptForwarded(rf)
+	}()
+	if m.BindPort == 0 {
+		return true, binary.BigEndian.AppendUint32(nil, rf.port)
+	}
+	return true, nil
+}
+
+func (c *conn) cancelForward(payload []byte) bool {
+	var m forwardRequest
+	if err := ssh.Unmarshal(payload, &m); err != nil {
+		return false
+	}
+	key := net.JoinHostPort(m.BindAddr, strconv.Itoa(int(m.BindPort)))
+	c.mu.Lock()
+	rf := c.listeners[key]
+	delete(c.listeners, key)
+	c.mu.Unlock()
+	if rf == nil {
+		return false
+	}
+	rf.ln.Close()
+	return true
+}
+
+// acceptForwarded serves one -R entry socket: each connection becomes a
+// forwarded-tcpip channel back to the client.
+func (c *conn) acceptForwarded(rf *remoteForward) {
+	for {
+		tc, err := rf.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !c.hold(tc) {
+			tc.Close()
+			return
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer c.release(tc)
+			origin := tc.RemoteAddr().(*net.TCPAddr)
+			ch, reqs, err := c.ssh.OpenChannel("forwarded-tcpip", ssh.Marshal(struct {
+				Addr       string
+				Port       uint32
+				OriginAddr string
+				OriginPort uint32
+			}{rf.bindAddr, rf.port, origin.IP.String(), uint32(origin.Port)}))
+			if err != nil {
+				c.log.Info("demo gateway: client refused forwarded-tcpip", "err", err)
+				return
+			}
+			go ssh.DiscardRequests(reqs)
+			pipe(ch, tc.(*net.TCPConn))
+		}()
+	}
+}
+
+// pipe copies both ways, passing half-closes along, and returns when both
+// directions are done or either fails.
+func pipe(ch ssh.Channel, tc *net.TCPConn) {
+	defer ch.Close()
+	defer tc.Close()
+	errc := make(chan error, 2)
+	go func() {
+		_, err := io.Copy(ch, tc)
+		if err == nil {
+			err = ch.CloseWrite()
+		}
+		errc <- err
+	}()
+	go func() {
+		_, err := io.Copy(tc, ch)
+		if err == nil {
+			err = tc.CloseWrite()
+		}
+		errc <- err
+	}()
+	for range 2 {
+		if err := <-errc; err != nil {
+			// One side failed: closing both (deferred) ends the other copy.
+			ch.Close()
+			tc.Close()
+		}
+	}
+}
+
+// requireLoopback refuses any address that is not a loopback IP literal (or
+// "localhost"): the demo never reaches beyond this machine, and never
+// resolves names.
+func requireLoopback(hostport string) error {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return fmt.Errorf("bad address %q: %v", hostport, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("the demo gateway only reaches loopback addresses (127.0.0.1, ::1), not %s", hostport)
+	}
+	return nil
+}
+
+func randomPassword() string {
+	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789" // no look-alikes
+	b := make([]byte, 12)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b[:4]) + "-" + string(b[4:8]) + "-" + string(b[8:])
+}

@@ -1,0 +1,187 @@
+package demo
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// service is a TCP listener whose connections are each handled by serve;
+// Close stops it and every connection, and waits for their goroutines.
+type service struct {
+	ln    net.Listener
+	serve func(net.Conn)
+	wg    sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+func startService(addr string, serve func(net.Conn)) (*service, error) {
+	if err := requireLoopback(addr); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &service{ln: ln, serve: serve, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+func (s *service) Addr() string { return s.ln.Addr().String() }
+
+func (s *service) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			s.serve(c)
+		}()
+	}
+}
+
+func (s *service) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	err := s.ln.Close()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// echo sends back every byte it receives.
+func echo(c net.Conn) {
+	io.Copy(c, c)
+}
+
+// pinger answers each line with "ACK <line>".
+func pinger(c net.Conn) {
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	for sc.Scan() {
+		if _, err := fmt.Fprintf(c, "ACK %s\n", sc.Text()); err != nil {
+			return
+		}
+	}
+}
+
+// webPage is the demo's HTTP exit: a page saying where it was reached from.
+type webPage struct {
+	hits atomic.Int64
+}
+
+func (p *webPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	switch r.URL.Path {
+	case "/":
+		n := p.hits.Add(1)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, helloPage, html.EscapeString(r.RemoteAddr), html.EscapeString(r.Host), n, time.Now().UTC().Format(time.RFC1123))
+	case "/bytes":
+		// /bytes?n=N streams N bytes (at most 256 MiB): traffic to watch.
+		n, err := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
+		if err != nil || n < 0 || n > 256<<20 {
+			http.Error(w, "use /bytes?n=N with N between 0 and 268435456", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		io.CopyN(w, zeros{}, n)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) {
+	clear(b)
+	return len(b), nil
+}
+
+const helloPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>hello from the exit socket</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#17212b;background:#f4f6f8}
+.card{background:#fff;border:1px solid #d9dfe6;border-radius:12px;padding:1.5rem 2rem}
+h1{color:#0f7a5c;margin-top:0}code{font-family:ui-monospace,monospace;background:#eef2f6;padding:1px 6px;border-radius:4px}
+</style></head><body><div class="card">
+<h1>hello from the exit socket</h1>
+<p>This page is served by tunnelkit's demo web service. Your request reached it through the tunnel.</p>
+<p>The connection came from <code>%s</code> (the side that opened the exit socket: the gateway for <code>-L</code>, the relay for <code>-R</code>), asking for host <code>%s</code>.</p>
+<p>Visits: %d &middot; %s</p>
+<p>For more traffic, fetch <code>/bytes?n=10000000</code>.</p>
+</div></body></html>
+`
+
+// webService runs webPage over HTTP on its own listener.
+type webService struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+func startWeb(addr string) (*webService, error) {
+	if err := requireLoopback(addr); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	w := &webService{ln: ln, srv: &http.Server{Handler: &webPage{}, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		w.srv.Serve(ln) // returns when Close shuts the server down
+	}()
+	return w, nil
+}
+
+func (w *webService) Addr() string { return w.ln.Addr().String() }
+
+// Close stops the server: in-flight requests get a moment to finish.
+func (w *webService) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := w.srv.Shutdown(ctx); err != nil {
+		w.srv.Close()
+	}
+	<-w.done
+	return nil
+}
