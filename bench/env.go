@@ -27,6 +27,9 @@ type Env struct {
 	Tunnelkit    string // built binary; "" when it did not build
 	TunnelkitErr error
 	commands     map[string]error // subcommand -> nil when registered
+
+	brw        *Browser // shared by the browser cases, started on first use
+	browserErr error
 }
 
 // notAvailable marks a case whose component does not exist (yet): reported
@@ -70,6 +73,9 @@ func newEnv(ctx context.Context, m Mode, out string) (*Env, error) {
 }
 
 func (e *Env) Close() {
+	if e.brw != nil {
+		e.brw.Close()
+	}
 	if e.Sshd != nil {
 		e.Sshd.Stop()
 	}

@@ -85,10 +85,18 @@ func allCases() []Case {
 		opensshCase("openssh-R", "OpenSSH ssh -R", "direct", 'R', nil),
 		opensshCase("openssh-R-aes", "OpenSSH ssh -R aes128-gcm", "direct", 'R', cipher("aes128-gcm@openssh.com")),
 		websockifyCase(),
+		relayDialCase(),
+		nativeCase("tunnelkit-L", "tunnelkit ssh -L", "openssh-L", 'L', false),
+		nativeCase("tunnelkit-L-relay", "tunnelkit ssh -L via relay", "openssh-L", 'L', true),
+		nativeCase("tunnelkit-R", "tunnelkit ssh -R", "openssh-R", 'R', false),
+		nativeCase("tunnelkit-R-relay", "tunnelkit ssh -R via relay", "openssh-R", 'R', true),
+		proxyCase(),
+		browserCase("browser-L", "browser -L (Chromium)", "openssh-L", 'L'),
+		browserCase("browser-R", "browser -R (Chromium)", "openssh-R", 'R'),
 	}
 }
 
 // allFigures are the measurements that are not a throughput/RTT case.
 func allFigures() []func(ctx context.Context, e *Env) []Figure {
-	return []func(ctx context.Context, e *Env) []Figure{idleFigures}
+	return []func(ctx context.Context, e *Env) []Figure{idleFigures, heapFigure, wasmFigures}
 }

@@ -233,11 +233,12 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "median [min-max] of %d run(s); throughput %s native, %s browser; %d round trips of 64 B\n\n",
 		r.Mode.Runs, sizeLabel(r.Mode.NativeBytes), sizeLabel(r.Mode.BrowserBytes), r.Mode.RTTRounds)
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "case\tMB/s\tCPU s/GiB\tRTT p50 µs\tRTT p99 µs\tvs peer: MB/s\tCPU\tp50\tpeer\t")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "case\tMB/s\tCPU s/GiB\tRTT p50 µs\tRTT p99 µs\t| vs peer: MB/s\tCPU\tp50\tpeer")
+	var notRun []string
 	for _, c := range r.Cases {
 		if c.Status != statusOK {
-			fmt.Fprintf(tw, "%s\t%s: %s\t\t\t\t\t\t\t\t\n", c.Label, c.Status, oneLine(c.Reason, 90))
+			notRun = append(notRun, fmt.Sprintf("  %s: %s: %s", c.Label, c.Status, oneLine(c.Reason, 160)))
 			continue
 		}
 		row := []string{c.Label,
@@ -253,13 +254,19 @@ func (r *Report) Print(w io.Writer) {
 			if rat.CPUPerGiB != 0 {
 				cpu = fmt.Sprintf("%.2f", rat.CPUPerGiB)
 			}
-			row = append(row, fmt.Sprintf("%.2f", rat.MBps), cpu, fmt.Sprintf("%.2f", rat.RTTp50), rat.Peer)
+			row = append(row, "| "+fmt.Sprintf("%.2f", rat.MBps), cpu, fmt.Sprintf("%.2f", rat.RTTp50), rat.Peer)
 		} else {
-			row = append(row, "", "", "", "")
+			row = append(row, "|", "", "", "")
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()
+	if len(notRun) > 0 {
+		fmt.Fprintln(w, "not run:")
+		for _, l := range notRun {
+			fmt.Fprintln(w, l)
+		}
+	}
 
 	if len(r.Figures) > 0 {
 		fmt.Fprintln(w)

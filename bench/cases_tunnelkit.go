@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// relayDialCase: the same Go WebSocket client as the websockify case, through
+// the relay's dial bridge to the sink and the echo server.
+func relayDialCase() Case {
+	return Case{Name: "relay-dial", Label: "tunnelkit relay dial bridge", Peer: "websockify", Setup: func(ctx context.Context, e *Env) (*Path, error) {
+		r, err := startRelay(ctx, e, []string{e.Sink.Addr(), e.Echo.Addr()}, nil, 0)
+		if err != nil {
+			return nil, err
+		}
+		return &Path{
+			DialSink: func(ctx context.Context) (net.Conn, error) { return dialWS(ctx, r.dialURL(e.Sink.Addr()), wsTunnelkit) },
+			DialEcho: func(ctx context.Context) (net.Conn, error) { return dialWS(ctx, r.dialURL(e.Echo.Addr()), wsTunnelkit) },
+			Pids:     []int{r.Pid()},
+			Close:    r.Stop,
+		}, nil
+	}}
+}
+
+// proxyCase: OpenSSH with `tunnelkit proxy` as its ProxyCommand, through the relay.
+func proxyCase() Case {
+	return opensshCase("openssh-L-proxy", "OpenSSH ssh -L via tunnelkit proxy", "openssh-L", 'L',
+		func(e *Env) ([]string, []int, func(), error) {
+			if err := e.need("proxy"); err != nil {
+				return nil, nil, nil, err
+			}
+			r, err := startRelay(context.Background(), e, []string{e.Sshd.Addr}, nil, 0)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			pc := fmt.Sprintf("%s proxy --relay %s %%h:%%p", e.Tunnelkit, r.WS)
+			return []string{"-o", "ProxyCommand=" + pc}, []int{r.Pid()}, r.Stop, nil
+		})
+}
+
+// nativeCase runs `tunnelkit ssh` with two forwards, directly to the gateway
+// or through the relay.
+func nativeCase(name, label, peer string, kind byte, viaRelay bool) Case {
+	return Case{Name: name, Label: label, Peer: peer, Setup: func(ctx context.Context, e *Env) (*Path, error) {
+		if err := e.need("ssh"); err != nil {
+			return nil, err
+		}
+		var pids []int
+		cleanup := func() {}
+		args := []string{e.Tunnelkit, "ssh", "-i", e.Sshd.KeyFile, "-p", fmt.Sprint(e.Sshd.Port),
+			"--known-hosts", e.Sshd.KnownHosts}
+		if viaRelay {
+			r, err := startRelay(ctx, e, []string{e.Sshd.Addr}, nil, 0)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, "--relay", r.WS)
+			pids = append(pids, r.Pid())
+			cleanup = r.Stop
+		}
+		p1, err := freePort()
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		p2, err := freePort()
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		flag := "-" + string(kind)
+		args = append(args,
+			flag, fmt.Sprintf("127.0.0.1:%d:%s", p1, e.Sink.Addr()),
+			flag, fmt.Sprintf("127.0.0.1:%d:%s", p2, e.Echo.Addr()),
+			e.Sshd.User+"@127.0.0.1")
+		proc, err := startProc(ctx, "tunnelkit ssh", args, nil)
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		stop := func() { proc.Stop(); cleanup() }
+		if err := waitForwards(ctx, proc, loopback(p1), loopback(p2)); err != nil {
+			stop()
+			if strings.Contains(err.Error(), "flag provided but not defined") {
+				return nil, fmt.Errorf("tunnelkit ssh flags changed (%s): update bench/cases_tunnelkit.go", oneLine(err.Error(), 200))
+			}
+			return nil, err
+		}
+		return &Path{
+			DialSink: tcpDialer(loopback(p1)), DialEcho: tcpDialer(loopback(p2)),
+			Pids:  append([]int{proc.Pid(), e.Sshd.Pid()}, pids...),
+			Close: stop,
+		}, nil
+	}}
+}
