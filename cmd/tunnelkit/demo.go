@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"tunnelkit/internal/demo"
+	"tunnelkit/relay"
+	"tunnelkit/web"
+)
+
+func init() { commands["demo"] = runDemo }
+
+const demoUsage = `usage: tunnelkit demo [--listen ADDR] [flags]
+
+Runs everything on loopback in one process: the relay and the web UI, a demo
+SSH gateway (user "demo", a fresh password and host key each run), and
+sample exit services to forward to: a web page, an echo service and a
+pinger that answers "ACK <line>". Open the printed URL and follow the
+three steps. Ctrl-C stops it all.
+
+flags:
+`
+
+func runDemo(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8080", "serve the page and relay on `ADDR` (loopback only)")
+	gateway := fs.String("gateway", "127.0.0.1:0", "demo SSH gateway `ADDR` (port 0: a free port)")
+	webAddr := fs.String("web", "127.0.0.1:0", "demo web service `ADDR`")
+	echoAddr := fs.String("echo", "127.0.0.1:0", "demo echo service `ADDR`")
+	pingerAddr := fs.String("pinger", "127.0.0.1:0", "demo pinger service `ADDR`")
+	password := fs.String("password", "", "demo user's password (default: random)")
+	verbose := fs.Bool("v", false, "log the relay's and the gateway's activity to stderr")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), demoUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	host, _, err := net.SplitHostPort(*listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %v", *listen, err)
+	}
+	if !isLoopbackHost(host) {
+		return fmt.Errorf("--listen %s: the demo serves loopback only (use tunnelkit serve for anything else)", *listen)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d, err := demo.Start(ctx, demo.Options{
+		Gateway: *gateway, Web: *webAddr, Echo: *echoAddr, Pinger: *pingerAddr,
+		Password: *password, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	rl, err := relay.New(relay.Config{Allow: d.Allow(), AllowListen: d.AllowListen(), Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		rl.Shutdown(context.Background())
+		return fmt.Errorf("listen on %s: %w (try --listen 127.0.0.1:0)", *listen, err)
+	}
+	ui := http.NewServeMux()
+	ui.Handle("/demo.json", d.InfoHandler())
+	ui.Handle("/", web.Handler())
+	srv := &http.Server{
+		Handler:           rl.WithUI(ui),
+		ReadHeaderTimeout: rl.HandshakeTimeout(),
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	fmt.Fprint(os.Stdout, d.QuickStart("http://"+ln.Addr().String()))
+
+	select {
+	case err := <-errc: // serving failed
+		rl.Shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(os.Stderr, "tunnelkit demo: stopping")
+	sctx, stop := context.WithTimeout(context.Background(), 3*time.Second)
+	defer stop()
+	go srv.Shutdown(sctx) // stops accepting; WebSocket streams are the relay's
+	rl.Shutdown(sctx)
+	srv.Close()
+	<-errc
+	return nil // the deferred d.Close stops the gateway and the services
+}
