@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/coder/websocket"
 
@@ -85,9 +84,6 @@ func parseListenAddr(s string) (resolve.Host, uint16, error) {
 	h, err := resolve.ParseHost(host)
 	if err != nil {
 		return resolve.Host{}, 0, err
-	}
-	if strings.HasPrefix(s, "[") && !h.Addr.Is6() {
-		return resolve.Host{}, 0, fmt.Errorf("%q: only IPv6 addresses go in brackets", s)
 	}
 	return h, port, nil
 }

@@ -54,9 +54,6 @@ func ParseHostPort(s string) (Host, uint16, error) {
 	if err != nil {
 		return Host{}, 0, err
 	}
-	if strings.HasPrefix(s, "[") && !h.Addr.Is6() {
-		return Host{}, 0, fmt.Errorf("%q: only IPv6 addresses go in brackets", s)
-	}
 	return h, port, nil
 }
 
