@@ -48,7 +48,7 @@ func startBrowser(ctx context.Context, e *Env) (*Browser, error) {
 	}
 	r, err := startRelay(ctx, e,
 		[]string{e.Sshd.Addr, e.Sink.Addr(), e.Echo.Addr()}, // the gateway, and the exits of -R
-		[]string{"127.0.0.1:1024-65535"},                  // entries of -L
+		[]string{"127.0.0.1:*"},                             // entries of -L (port 0: the relay picks)
 		0)
 	if err != nil {
 		return nil, err
@@ -77,6 +77,11 @@ func startBrowser(ctx context.Context, e *Env) (*Browser, error) {
 	b.cancel = func() { tcancel(); acancel(); r.Stop() }
 	fail := func(err error) (*Browser, error) { b.cancel(); return nil, err }
 
+	// The first action starts the browser and opens the tab; it must run on
+	// the tab's own context, since ending its context closes the tab.
+	if err := chromedp.Do(tctx); err != nil {
+		return fail(fmt.Errorf("starting Chromium: %w", err))
+	}
 	lctx, lcancel := context.WithTimeout(tctx, 30*time.Second)
 	defer lcancel()
 	if err := chromedp.Do(lctx, chromedp.Navigate("http://"+r.Addr+"/")); err != nil {
