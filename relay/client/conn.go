@@ -17,7 +17,11 @@ type Conn struct {
 	t             transport
 	remote, local net.Addr
 
-	ctx    context.Context // cancelled by Close or an expired deadline
+	// ctx is cancelled by Close or an expired deadline, which also close
+	// the transport: that is what unblocks operations. They run with
+	// context.Background(), since a cancellable context would cost
+	// coder/websocket an AfterFunc registration per message.
+	ctx    context.Context
 	cancel context.CancelFunc
 	closed atomic.Bool
 
@@ -66,7 +70,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	defer c.rdl.end()
 	for {
 		if c.payload == nil {
-			text, r, err := c.t.next(c.ctx)
+			text, r, err := c.t.next(context.Background())
 			if err != nil {
 				return 0, c.failRead(err)
 			}
@@ -129,7 +133,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 { // never an empty message: that would be EOF
 		m := p[:min(len(p), maxMessage)]
-		if err := c.t.write(c.ctx, false, m); err != nil {
+		if err := c.t.write(context.Background(), false, m); err != nil {
 			return n, c.failWrite(err)
 		}
 		n += len(m)
@@ -154,7 +158,7 @@ func (c *Conn) CloseWrite() error {
 		return nil
 	}
 	c.writeClosed = true
-	if err := c.t.write(c.ctx, false, nil); err != nil {
+	if err := c.t.write(context.Background(), false, nil); err != nil {
 		return c.failWrite(err)
 	}
 	return nil

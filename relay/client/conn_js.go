@@ -176,6 +176,7 @@ func (t *jsTransport) handleMessage(e js.Value) {
 // reason after the messages queued before it.
 func (t *jsTransport) failLocked(code int, reason string) {
 	t.closeErr = fmt.Errorf("closed by the page: %s", reason)
+	t.notify()
 	catch(func() { t.ws.Call("close", code, reason) })
 }
 
@@ -207,15 +208,6 @@ func (t *jsTransport) notify() {
 	}
 }
 
-func (t *jsTransport) isClosed() bool {
-	select {
-	case <-t.closed:
-		return true
-	default:
-		return false
-	}
-}
-
 func (t *jsTransport) next(ctx context.Context) (bool, io.Reader, error) {
 	for {
 		t.mu.Lock()
@@ -235,7 +227,7 @@ func (t *jsTransport) next(ctx context.Context) (bool, io.Reader, error) {
 			collectGarbage(m.size)
 			return false, &t.r, nil
 		}
-		if t.isClosed() {
+		if t.closeErr != nil { // no message is queued after it
 			err := t.closeErr
 			t.mu.Unlock()
 			return false, nil, err
@@ -329,6 +321,7 @@ func (t *jsTransport) close(code int, reason string) error {
 	if t.closeErr == nil {
 		t.closeErr = net.ErrClosed
 	}
+	t.notify()
 	t.mu.Unlock()
 	if err := catch(func() { t.ws.Call("close", code, reason) }); err != nil {
 		catch(func() { t.ws.Call("close") })
