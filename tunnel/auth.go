@@ -43,6 +43,13 @@ type authMethod struct {
 	m    ssh.AuthMethod
 }
 
+// namedAuth is an ssh.AuthMethod that says what it is, for the plan and its
+// error message.
+type namedAuth struct {
+	ssh.AuthMethod
+	name, desc string
+}
+
 // authPlan tries every configured method once, in order: keys, extra methods
 // (such as the agent), keyboard-interactive, password. x/crypto/ssh alone
 // would try only the first method of each name, so a second source of keys
@@ -64,6 +71,10 @@ func newAuthPlan(cfg *Config) *authPlan {
 		p.methods = append(p.methods, authMethod{"publickey", desc, ssh.PublicKeys(cfg.Signers...)})
 	}
 	for _, m := range cfg.AuthMethods {
+		if n, ok := m.(namedAuth); ok {
+			p.methods = append(p.methods, authMethod{n.name, n.desc, n})
+			continue
+		}
 		p.methods = append(p.methods, authMethod{"", "", m})
 	}
 	if cfg.Password != "" {
