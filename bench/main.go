@@ -66,6 +66,9 @@ func run(ctx context.Context, m Mode, out string, w interface{ Write([]byte) (in
 		}
 		rep.Figures = append(rep.Figures, f(ctx, e)...)
 	}
+	if m.Profile && ctx.Err() == nil {
+		rep.Profiles = profiles(ctx, e)
+	}
 	rep.finish(e)
 	rep.Print(w)
 	path, err := rep.Save(out)

@@ -52,14 +52,15 @@ type Target struct {
 
 // Report is the whole bench run.
 type Report struct {
-	Date    time.Time    `json:"date"`
-	Machine Machine      `json:"machine"`
-	Mode    Mode         `json:"mode"`
-	Elapsed float64      `json:"elapsed_s"`
-	Cases   []CaseResult `json:"cases"`
-	Ratios  []Ratio      `json:"ratios"`
-	Figures []Figure     `json:"figures"`
-	Targets []Target     `json:"targets"`
+	Date     time.Time    `json:"date"`
+	Machine  Machine      `json:"machine"`
+	Mode     Mode         `json:"mode"`
+	Elapsed  float64      `json:"elapsed_s"`
+	Cases    []CaseResult `json:"cases"`
+	Ratios   []Ratio      `json:"ratios"`
+	Figures  []Figure     `json:"figures"`
+	Targets  []Target     `json:"targets"`
+	Profiles []Profile    `json:"profiles,omitempty"`
 }
 
 // Ratio is a case's medians divided by its peer's, from the same bench run.
@@ -291,6 +292,16 @@ func (r *Report) Print(w io.Writer) {
 		tw.Flush()
 	}
 
+	for _, p := range r.Profiles {
+		fmt.Fprintf(w, "\nprofile: %s (%s)\n", p.Name, p.Load)
+		if p.Err != "" {
+			fmt.Fprintf(w, "  failed: %s\n", p.Err)
+			continue
+		}
+		fmt.Fprintf(w, "  %s\n  %s\n", p.CPUFile, p.AllocFile)
+		fmt.Fprintf(w, "CPU:\n%s\nalloc_space:\n%s", pprofBody(p.TopCPU), pprofBody(p.TopAllocs))
+	}
+
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "target\tvalue\tgoal\tresult")
@@ -364,4 +375,17 @@ func (r *Report) Err() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// pprofBody drops pprof's file/type header lines, keeping the totals and the table.
+func pprofBody(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Type:") || strings.HasPrefix(l, "Time:") ||
+			strings.HasPrefix(l, "Build ID:") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
 }
