@@ -56,6 +56,12 @@ func (assets handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p = "/index.html"
 	}
 	a, ok := assets[p]
+	if !ok && p == "/demo.json" {
+		// Only `tunnelkit demo` has defaults for the form; elsewhere the
+		// page asks and gets nothing, without an error in its console.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if !ok {
 		if p == "/tunnelkit.wasm" || p == "/wasm_exec.js" {
 			// The page shows this to the user: say how to fix it.

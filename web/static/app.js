@@ -83,6 +83,14 @@
     return h;
   }
 
+  // checkHost accepts names and IP addresses; IPv6 must be written in brackets.
+  function checkHost(h, written, what) {
+    if (!/^[A-Za-z0-9._%:-]+$/.test(h)) throw new Error(what + " \"" + h + "\" has a character that is not allowed");
+    if (h.includes(":") && !written.startsWith("[") && !written.includes("/")) throw new Error("Put IPv6 addresses in brackets: [" + h + "]");
+    if (h.includes(":") && !/^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[A-Za-z0-9._-]+)?$/.test(h)) throw new Error(what + " \"" + h + "\" is not an IPv6 address");
+    return h;
+  }
+
   function parsePort(p, what, allowZero) {
     if (!/^\d{1,5}$/.test(p)) throw new Error(what + " \"" + p + "\" is not a number");
     const n = Number(p);
@@ -106,17 +114,16 @@
     const arrow = t.split(/\s*(?:->|→|\s)\s*/).filter(Boolean);
     if (arrow.length === 2) t = arrow[0] + ":" + arrow[1];
     else if (arrow.length > 2) throw new Error("Unexpected spaces in \"" + text.trim() + "\"");
-    const parts = splitColons(t);
-    let bind;
-    if (parts.length === 3) bind = null;
-    else if (parts.length === 4) bind = parts.shift();
-    else throw new Error("Expected [entry address:]entry port:exit host:exit port, e.g. 8080:db.internal:5432");
-    const entryHost = bind === null ? "" : unbracket(bind, "entry address");
+    // OpenSSH also accepts "/" as the separator (port/host/hostport).
+    const parts = t.includes("/") ? t.split("/") : splitColons(t);
+    let bind = null;
+    if (parts.length === 4) bind = parts.shift();
+    else if (parts.length !== 3) throw new Error("Expected [entry address:]entry port:exit host:exit port, e.g. 8080:db.internal:5432");
+    // An empty entry address means all interfaces, as in OpenSSH.
+    const entryHost = bind === null ? "" : bind === "" || bind === "*" ? "*" : checkHost(unbracket(bind, "entry address"), bind, "entry address");
     const entryPort = parsePort(parts[0], "entry port", true);
-    const exitHost = unbracket(parts[1], "exit host");
-    if (exitHost === "") throw new Error("The exit host is missing");
-    if (entryHost.includes(":") && !bind.startsWith("[")) throw new Error("Put IPv6 addresses in brackets: [" + entryHost + "]");
-    if (exitHost.includes(":") && !parts[1].startsWith("[")) throw new Error("Put IPv6 addresses in brackets: [" + exitHost + "]");
+    if (parts[1] === "") throw new Error("The exit host is missing");
+    const exitHost = checkHost(unbracket(parts[1], "exit host"), parts[1], "exit host");
     const exitPort = parsePort(parts[2], "exit port", false);
     return { kind, entryHost, entryPort, exitHost, exitPort };
   }
@@ -126,10 +133,13 @@
     return entry + ":" + bracket(f.exitHost) + ":" + f.exitPort;
   }
 
-  function sshCommand(f, t) {
+  // sshCommand mirrors tunnel.Spec.Command: "ssh -N -L spec [-p port] user@host".
+  function sshCommand(f, t, placeholder) {
+    let arg = placeholder || specText(f);
+    if (!placeholder && /[*[\]?]/.test(arg)) arg = "'" + arg + "'"; // shell globs
     const port = t && t.port && Number(t.port) !== 22 ? " -p " + t.port : "";
-    const dest = t ? (t.user ? t.user + "@" : "") + (t.host || "GATEWAY") : "USER@GATEWAY";
-    return "ssh -N" + port + " -" + f.kind + " " + specText(f) + " " + dest;
+    const dest = t ? (t.user ? t.user + "@" : "") + t.host : "USER@GATEWAY";
+    return "ssh -N -" + f.kind + " " + arg + port + " " + dest;
   }
 
   function entryWords(f) {
@@ -343,7 +353,7 @@
       return f;
     } catch (e) {
       if (text.trim() === "") {
-        cmd.textContent = "ssh -N -" + currentKind() + " [entry address:]entry port:exit host:exit port " + (state.target ? state.target.user + "@" + state.target.host : "");
+        cmd.textContent = sshCommand({ kind: currentKind() }, state.target, "[entry address:]entry port:exit host:exit port");
         $("spec-explain").textContent = currentKind() === "L"
           ? "Local forward (-L): the entry socket listens on the relay host; the gateway opens the exit socket."
           : "Remote forward (-R): the gateway listens on the entry socket; the relay opens the exit socket.";
@@ -451,7 +461,7 @@
 
   function buildDiagram(f, entry, t, vertical) {
     const nodes = diagramNodes(f, entry, t);
-    const W = vertical ? 300 : 720, H = vertical ? 470 : 150;
+    const W = vertical ? 300 : 720, H = vertical ? 470 : 112;
     const nw = vertical ? 210 : 150, nh = vertical ? 72 : 82;
     const gap = vertical ? (H - 4 * nh - 8) / 3 : (W - 4 * nw - 8) / 3;
     const svg = svgEl("svg", { viewBox: "0 0 " + W + " " + H, class: "diagram " + (vertical ? "diagram-v" : "diagram-h"), role: "img" });
