@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tunnelkit/internal/sshtest"
+	"tunnelkit/tunnel"
 )
 
 // 200 connections at once through one -L forward, each echoing its own data.
@@ -46,9 +47,14 @@ func TestConcurrentConnections(t *testing.T) {
 	if failed > 0 {
 		t.Fatalf("%d of %d connections failed", failed, conns)
 	}
-	st := f.Stats()
-	if st.Connections != conns || st.BytesOut != conns*size || st.BytesIn != conns*size {
-		t.Errorf("Stats() = %+v, want %d connections and %d bytes each way", st, conns, conns*size)
+	var st tunnel.Stats
+	if err := eventually(5*time.Second, func() error {
+		if st = f.Stats(); st.Connections != conns || st.BytesOut != conns*size || st.BytesIn != conns*size || st.Active != 0 {
+			return fmt.Errorf("Stats() = %+v, want %d connections, none active, %d bytes each way", st, conns, conns*size)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -106,11 +112,16 @@ func TestLargeTransfer(t *testing.T) {
 	d := receive(t, ctx, down.Entry(), size, downSum)
 	u := send(t, ctx, up.Entry(), size, upSum)
 	t.Logf("tunnelkit -L, %.0f MiB: exit->entry %v (%.0f MiB/s), entry->exit %v (%.0f MiB/s)", mb, d, mb/d.Seconds(), u, mb/u.Seconds())
-	if st := down.Stats(); st.BytesIn != size {
-		t.Errorf("download Stats() = %+v, want BytesIn %d", st, size)
-	}
-	if st := up.Stats(); st.BytesOut != size {
-		t.Errorf("upload Stats() = %+v, want BytesOut %d", st, size)
+	if err := eventually(5*time.Second, func() error {
+		if st := down.Stats(); st.BytesIn != size {
+			return fmt.Errorf("download Stats() = %+v, want BytesIn %d", st, size)
+		}
+		if st := up.Stats(); st.BytesOut != size {
+			return fmt.Errorf("upload Stats() = %+v, want BytesOut %d", st, size)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 
 	pd, pu := sshtest.FreePort(t, "127.0.0.1"), sshtest.FreePort(t, "127.0.0.1")

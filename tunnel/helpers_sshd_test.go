@@ -277,7 +277,13 @@ func (p *openSSH) exited(d time.Duration) (bool, error) {
 // Call it before anything the test starts, and after the sshd/services, whose
 // goroutines belong to the test.
 func checkNoLeak(t *testing.T) func() {
+	// Let goroutines of earlier work (services finishing their connections)
+	// wind down, so that they do not hide a leak.
 	before := runtime.NumGoroutine()
+	for range 20 {
+		time.Sleep(25 * time.Millisecond)
+		before = min(before, runtime.NumGoroutine())
+	}
 	return func() {
 		t.Helper()
 		var n int

@@ -25,9 +25,7 @@ func TestSeedL1(t *testing.T) {
 	ping(t, "", hostPort("127.0.0.1", port))
 	// The gateway, not the client, dialled the exit.
 	waitLog(t, gw.LogFile, fmt.Sprintf("target %s port %d", host3, portOf(t, exit)))
-	if st := f.Stats(); st.Connections != 1 || st.BytesOut == 0 || st.BytesIn == 0 {
-		t.Errorf("Stats() = %+v, want 1 connection with bytes both ways", st)
-	}
+	waitStats(t, f, 1)
 }
 
 // L2: the entry socket bound to host2 is reachable from another host, and
@@ -88,9 +86,7 @@ func TestSeedR1(t *testing.T) {
 		t.Fatalf("Entry() = %q, want port %d", f.Entry(), port)
 	}
 	ping(t, "", hostPort("127.0.0.1", port))
-	if st := f.Stats(); st.Connections != 1 || st.BytesOut == 0 || st.BytesIn == 0 {
-		t.Errorf("Stats() = %+v, want 1 connection with bytes both ways", st)
-	}
+	waitStats(t, f, 1)
 }
 
 // R2: -R gateway1:PORT:localhost:4444. Where the gateway binds depends on its
@@ -160,9 +156,22 @@ func TestSeedR3(t *testing.T) {
 	second := forward(t, ctx, c2, fmt.Sprintf("-R localhost:0:%s", exit))
 	first := forward(t, ctx, c1, fmt.Sprintf("-R localhost:0:localhost:%d", portOf(t, second.Entry())))
 	ping(t, "", hostPort("127.0.0.1", portOf(t, first.Entry())))
-	for _, f := range []*tunnel.Forward{first, second} {
-		if st := f.Stats(); st.Connections != 1 {
-			t.Errorf("%s: Stats() = %+v, want 1 connection", f.Spec(), st)
+	waitStats(t, first, 1)
+	waitStats(t, second, 1)
+}
+
+// waitStats waits (bounded) for f's counters to show conns connections with
+// bytes both ways: they are updated just after the bytes are passed on.
+func waitStats(t *testing.T, f *tunnel.Forward, conns int64) {
+	t.Helper()
+	var st tunnel.Stats
+	err := eventually(5*time.Second, func() error {
+		if st = f.Stats(); st.Connections != conns || st.BytesOut == 0 || st.BytesIn == 0 {
+			return fmt.Errorf("%s: Stats() = %+v, want %d connections with bytes both ways", f.Spec(), st, conns)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }
