@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +16,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"tunnelkit/internal/demo"
 	"tunnelkit/internal/sshtest"
+	"tunnelkit/relay"
 	"tunnelkit/tunnel"
 )
 
@@ -339,4 +344,95 @@ func TestUISpecPreview(t *testing.T) {
 	if got := show(tunnel.Local, "127.0.0.1:0 -> db:5432"); got.Command != "ssh -N -L 127.0.0.1:0:db:5432 USER@GATEWAY" {
 		t.Errorf("arrow notation: page shows %q", got.Command)
 	}
+}
+
+// TestUIDemo runs what `tunnelkit demo` serves: the page comes prefilled
+// from /demo.json (never with the password), logs in to the in-process
+// gateway, and the suggested forwards reach the demo's web page both ways.
+func TestUIDemo(t *testing.T) {
+	dir := buildWasm(t)
+	ctx0, cancel := context.WithCancel(context.Background())
+	d, err := demo.Start(ctx0, demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); d.Close() })
+	rl, err := relay.New(relay.Config{Allow: d.Allow(), AllowListen: d.AllowListen()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	for _, name := range []string{"tunnelkit.wasm", "wasm_exec.js"} {
+		mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, filepath.Join(dir, name)) })
+	}
+	mux.Handle("/", d.Handler(rl))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		rl.Shutdown(sctx)
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+
+	ctx := newBrowser(t)
+	do(t, ctx, "set the viewport", chromedp.EmulateViewport(1280, 900))
+	openPage(t, ctx, srv.URL+"/")
+	if !waitFor(20*time.Second, func() bool {
+		return mustJS[bool](t, ctx, `return document.querySelectorAll("#suggestions .chip").length > 0;`)
+	}) {
+		t.Fatal("the page did not pick up /demo.json")
+	}
+	gw := d.Info()
+	form := mustJS[map[string]string](t, ctx, `const v = id => document.getElementById(id).value;
+		return {host: v("host"), port: v("port"), user: v("user"), password: v("password")};`)
+	if form["host"] != gw.Host || form["port"] != fmt.Sprint(gw.Port) || form["user"] != gw.User || form["password"] != "" {
+		t.Fatalf("prefilled form %v, want host %s port %d user %s and no password", form, gw.Host, gw.Port, gw.User)
+	}
+	do(t, ctx, "log in",
+		chromedp.SendKeys(chromedp.CSS("#password"), d.Gateway.Password),
+		chromedp.Click(chromedp.CSS("#connect-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#hostkey-dialog")),
+	)
+	if fp := text(t, ctx, "#hostkey-fp"); fp != d.Gateway.Fingerprint() {
+		t.Fatalf("dialog shows %q, want the demo gateway's %q", fp, d.Gateway.Fingerprint())
+	}
+	do(t, ctx, "trust the key",
+		chromedp.Click(chromedp.CSS("#hostkey-accept")),
+		chromedp.WaitVisible(chromedp.CSS("#session-card")),
+	)
+
+	// Each suggestion, clicked then added, gives an entry socket that serves the web page.
+	get := func(entry string) string {
+		hc := &http.Client{Timeout: 10 * time.Second}
+		resp, err := hc.Get("http://" + entry + "/")
+		if err != nil {
+			t.Fatalf("GET through entry %s: %v", entry, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for i, want := range []string{"-L 127.0.0.1:0:" + d.WebAddr, "-R 127.0.0.1:0:" + d.WebAddr} {
+		chip := fmt.Sprintf(`[...document.querySelectorAll("#suggestions .chip")].find(b => b.firstChild.textContent === %s)`, jsString(want))
+		mustJS[any](t, ctx, `const b = `+chip+`; if (!b) throw new Error("no suggestion "+`+jsString(want)+`); b.click();`)
+		do(t, ctx, "add "+want,
+			chromedp.Click(chromedp.CSS("#forward-btn")),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf("#forwards li:nth-child(%d) .entry", 1))),
+		)
+		var entry string
+		if !waitFor(20*time.Second, func() bool {
+			entry = mustJS[string](t, ctx, `return document.querySelectorAll("#forwards li").length === `+fmt.Sprint(i+1)+` ? document.querySelector("#forwards li").dataset.entry : "";`)
+			return entry != ""
+		}) {
+			t.Fatalf("%s: no forward shown (error: %q)", want, text(t, ctx, "#spec-error"))
+		}
+		if body := get(entry); !strings.Contains(body, "hello from the exit socket") {
+			t.Fatalf("%s: entry %s served %q", want, entry, body)
+		}
+		if !waitFor(20*time.Second, func() bool { return readDOMStats(t, ctx).BytesIn != "0" }) {
+			t.Errorf("%s: the page's counters did not move", want)
+		}
+	}
+	screenshot(t, ctx, "ui-demo.png")
 }

@@ -12,7 +12,6 @@ import (
 
 	"tunnelkit/internal/demo"
 	"tunnelkit/relay"
-	"tunnelkit/web"
 )
 
 func init() { commands["demo"] = runDemo }
@@ -79,11 +78,8 @@ func runDemo(ctx context.Context, args []string) error {
 		rl.Shutdown(context.Background())
 		return fmt.Errorf("listen on %s: %w (try --listen 127.0.0.1:0)", *listen, err)
 	}
-	ui := http.NewServeMux()
-	ui.Handle("/demo.json", d.InfoHandler())
-	ui.Handle("/", web.Handler())
 	srv := &http.Server{
-		Handler:           rl.WithUI(ui),
+		Handler:           d.Handler(rl),
 		ReadHeaderTimeout: rl.HandshakeTimeout(),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}

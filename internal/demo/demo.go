@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+
+	"tunnelkit/relay"
+	"tunnelkit/web"
 )
 
 // Options chooses the demo's addresses; empty ones get a free loopback port.
@@ -127,6 +130,14 @@ func (d *Demo) InfoHandler() http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Write(body)
 	})
+}
+
+// Handler serves the demo's page: the relay's routes, /demo.json, and the UI.
+func (d *Demo) Handler(rl *relay.Relay) http.Handler {
+	ui := http.NewServeMux()
+	ui.Handle("/demo.json", d.InfoHandler())
+	ui.Handle("/", web.Handler())
+	return rl.WithUI(ui)
 }
 
 // QuickStart is the text printed at start: how to use the demo from pageURL.
