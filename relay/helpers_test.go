@@ -233,3 +233,9 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// newRawClient is an HTTP client whose connections come from dial, so a
+// test can hold the TCP connection under a WebSocket.
+func newRawClient(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: dial}}
+}

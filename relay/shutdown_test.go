@@ -1,0 +1,194 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func TestShutdownDrains(t *testing.T) {
+	echo := startEcho(t)
+	tr := startRelay(t, Config{Allow: []string{echo}})
+	ctx := testCtx(t, 30*time.Second)
+	u := tr.wsURL("/v1/dial?target=" + echo)
+	ws := connect(t, ctx, u, dialOpts{})
+	if _, err := readMessage(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- tr.Shutdown(sctx)
+	}()
+	// Wait (bounded) until the relay says it is shutting down.
+	for i := 0; ; i++ {
+		resp, err := http.Get(tr.srv.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				break
+			}
+		}
+		if i == 200 {
+			t.Fatal("healthz never reported shutting down")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := tryConnect(ctx, u, dialOpts{}); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("new stream during shutdown: %v, want a 503", err)
+	}
+	// The open stream keeps working and ends normally.
+	roundTrip(t, ctx, ws, "draining")
+	if err := ws.Write(ctx, websocket.MessageBinary, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := ws.Read(ctx); err != nil || len(b) != 0 {
+		t.Fatalf("half-close back: %q %v", b, err)
+	}
+	if code, _ := expectClose(t, ctx, ws); code != websocket.StatusNormalClosure {
+		t.Fatalf("drained stream closed with %d, want 1000", code)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown after drain: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Shutdown did not return after the last stream ended")
+	}
+}
+
+func TestShutdownDeadlineClosesStreams(t *testing.T) {
+	echo := startEcho(t)
+	tr := startRelay(t, Config{Allow: []string{echo}, AllowListen: []string{"127.0.0.1:0"}})
+	ctx := testCtx(t, 30*time.Second)
+	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
+	if _, err := readMessage(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	ctl, bound := openListener(t, ctx, tr, "127.0.0.1:0")
+
+	type closed struct {
+		code   websocket.StatusCode
+		reason string
+	}
+	got := make(chan closed, 2)
+	for _, c := range []*websocket.Conn{ws, ctl} {
+		go func() {
+			code, reason := expectClose(t, ctx, c)
+			got <- closed{code, reason}
+		}()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := tr.Shutdown(sctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want deadline exceeded", err)
+	}
+	for range 2 {
+		c := <-got
+		if c.code != StatusShuttingDown || c.reason != "relay shutting down" {
+			t.Fatalf("closed with %d %q, want 4503 relay shutting down", c.code, c.reason)
+		}
+	}
+	portFreed(t, bound)
+}
+
+// relayFrame matches a stack frame in the relay's own (non-test) code.
+var relayFrame = regexp.MustCompile(`tunnelkit/relay\.(\(\*Relay\)|\(\*listenBridge\)|pingLoop|\(\*stream\))`)
+
+// TestNoGoroutineOutlivesRelay runs every kind of stream, shuts down, and
+// checks that the goroutine count returns to where it was.
+func TestNoGoroutineOutlivesRelay(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		echoDone := make(chan struct{})
+		go func() {
+			defer close(echoDone)
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 1024)
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					break
+				}
+				c.Write(buf[:n])
+			}
+			c.Close()
+		}()
+		r, err := New(Config{Allow: []string{ln.Addr().String()}, AllowListen: []string{"127.0.0.1:0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(r.Handler())
+		tr := &testRelay{Relay: r, srv: srv}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+
+		ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+ln.Addr().String()), dialOpts{})
+		readMessage(ctx, ws)
+		roundTrip(t, ctx, ws, "leak?")
+		ctl, bound := openListener(t, ctx, tr, "127.0.0.1:0")
+		tcp, err := net.Dial("tcp", bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := readMessage(ctx, ctl)
+		acc := connect(t, ctx, tr.wsURL("/v1/accept?id="+m.ID), dialOpts{})
+		readMessage(ctx, acc)
+		tcp2, _ := net.Dial("tcp", bound) // left unclaimed
+		refusedWith(t, ctx, tr.wsURL("/v1/dial?target=127.0.0.1:1"), dialOpts{}, StatusRefused, "not in allow list")
+
+		for _, c := range []*websocket.Conn{ws, ctl, acc} {
+			go func() { // answer the relay's close frame
+				for i := 0; i < 100; i++ {
+					if _, _, err := c.Read(ctx); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		r.Shutdown(sctx)
+		scancel()
+		srv.Close()
+		for _, c := range []*websocket.Conn{ws, ctl, acc} {
+			c.CloseNow()
+		}
+		tcp.Close()
+		if tcp2 != nil {
+			tcp2.Close()
+		}
+		ln.Close()
+		<-echoDone
+	}()
+	var after int
+	var stacks string
+	for i := 0; i < 500; i++ {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		after = runtime.NumGoroutine()
+		if after <= before && !relayFrame.MatchString(stacks) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d goroutines before, %d after the relay closed:\n%s", before, after, stacks)
+}
