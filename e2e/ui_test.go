@@ -19,6 +19,7 @@ import (
 	"tunnelkit/internal/demo"
 	"tunnelkit/internal/sshtest"
 	"tunnelkit/relay"
+	"tunnelkit/web"
 	"tunnelkit/tunnel"
 )
 
@@ -435,4 +436,30 @@ func TestUIDemo(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "ui-demo.png")
+}
+
+// TestUIMissingWasm: a server built without `make build` has no
+// tunnelkit.wasm; the page says how to fix that instead of hanging.
+func TestUIMissingWasm(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/tunnelkit.wasm", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "tunnelkit.wasm is not built", http.StatusNotFound)
+	})
+	mux.HandleFunc("/wasm_exec.js", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(buildWasm(t), "wasm_exec.js"))
+	})
+	mux.Handle("/", web.Handler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	ctx := newBrowser(t)
+	do(t, ctx, "load the page",
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#load-error")),
+	)
+	if msg := text(t, ctx, "#load-error"); !strings.Contains(msg, "make build") {
+		t.Errorf("banner %q, want it to say: run make build", msg)
+	}
+	if disabled := mustJS[bool](t, ctx, `return document.getElementById("connect-btn").disabled;`); !disabled {
+		t.Error("Connect is enabled without an SSH client")
+	}
 }

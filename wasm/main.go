@@ -20,6 +20,7 @@
 package main
 
 import (
+	"sync/atomic"
 	"syscall/js"
 )
 
@@ -33,8 +34,18 @@ var (
 	noopFunc           = js.FuncOf(func(js.Value, []js.Value) any { return nil })
 )
 
+// leaving is set once the page has been hidden for good (pagehide).
+var leaving atomic.Bool
+
 func main() {
-	go gcLoop()
+	// A page that goes away (closed, reloaded, navigated from, frozen in
+	// the back/forward cache) ends its sessions: no relay port or gateway
+	// forward outlives it.
+	jsGlobal.Call("addEventListener", "pagehide", js.FuncOf(func(js.Value, []js.Value) any {
+		leaving.Store(true)
+		closeStreams()
+		return nil
+	}))
 
 	tk := jsGlobal.Get("tunnelkit")
 	if tk.Type() != js.TypeObject {

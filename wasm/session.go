@@ -101,14 +101,14 @@ func dial(o *connectOptions) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			return countedListener{l}, nil
+			return newListener(l), nil
 		},
 		Dial: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			c, err := client.Dial(ctx, o.relay, addr, relayOpts)
 			if err != nil {
 				return nil, err
 			}
-			return countedConn{c}, nil
+			return newStream(c), nil
 		},
 	}
 	// A pinned fingerprint decides alone; otherwise the page's onHostKey, if
@@ -119,7 +119,7 @@ func dial(o *connectOptions) (any, error) {
 	if s.events != nil {
 		cfg.OnEvent = s.events.push
 	}
-	c, err := tunnel.Connect(ctx, countedConn{conn}, o.addr(), cfg)
+	c, err := tunnel.Connect(ctx, newStream(conn), o.addr(), cfg)
 	if err != nil {
 		return fail(wrap(what, err))
 	}
@@ -165,6 +165,9 @@ func (s *session) wait(resolve func(any), reject func(error)) {
 		s.events.stop()
 	}
 	close(s.ended)
+	if leaving.Load() {
+		err = errors.New("the page was left (closed, reloaded or navigated away)")
+	}
 	if err != nil {
 		reject(wrap("session "+s.opts.user+"@"+s.opts.addr()+" ended", err))
 		return
