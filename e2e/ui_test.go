@@ -19,8 +19,8 @@ import (
 	"tunnelkit/internal/demo"
 	"tunnelkit/internal/sshtest"
 	"tunnelkit/relay"
-	"tunnelkit/web"
 	"tunnelkit/tunnel"
+	"tunnelkit/web"
 )
 
 // artifactsDir is where UI tests leave screenshots: $TUNNELKIT_ARTIFACTS,

@@ -150,8 +150,8 @@ func (d *Demo) QuickStart(pageURL string) string {
   3. add forward -L 127.0.0.1:0:%s, then open the entry address it shows
 
 exit services: web %s, echo %s, pinger %s (answers "ACK <line>")
-same with OpenSSH: ssh -N -p %d -L 8081:%s %s@%s
+same with OpenSSH: ssh -N -L 8081:%s -p %d %s@%s
 `, pageURL, d.Gateway.Addr(), d.Gateway.User, d.Gateway.Password, d.Gateway.Fingerprint(),
 		d.WebAddr, d.WebAddr, d.EchoAddr, d.Pinger,
-		d.Info().Port, d.WebAddr, d.Gateway.User, d.Info().Host)
+		d.WebAddr, d.Info().Port, d.Gateway.User, d.Info().Host)
 }
