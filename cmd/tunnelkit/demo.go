@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +27,9 @@ three steps. Ctrl-C stops it all.
 
 flags:
 `
+
+// demoOut receives the quick start (a variable for tests).
+var demoOut io.Writer = os.Stdout
 
 func runDemo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
@@ -86,7 +90,7 @@ func runDemo(ctx context.Context, args []string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
-	fmt.Fprint(os.Stdout, d.QuickStart("http://"+ln.Addr().String()))
+	fmt.Fprint(demoOut, d.QuickStart("http://"+ln.Addr().String()))
 
 	select {
 	case err := <-errc: // serving failed
