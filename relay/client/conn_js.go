@@ -32,8 +32,9 @@ import (
 )
 
 const (
-	// highWater bounds what the browser holds unsent for one WebSocket.
-	highWater = 2 << 20
+	// highWater bounds what the browser holds unsent for one WebSocket:
+	// enough to keep the link busy across a late timer when polling.
+	highWater = 4 << 20
 	// drainPoll is how often a blocked writer looks at bufferedAmount.
 	drainPoll = time.Millisecond
 	// maxQueued bounds received bytes not read yet. The browser cannot
