@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"tunnelkit/internal/demo"
@@ -436,6 +437,12 @@ func TestUIDemo(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "ui-demo.png")
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+	}); err != nil {
+		t.Fatalf("emulate dark mode: %v", err)
+	}
+	screenshot(t, ctx, "ui-demo-dark.png")
 }
 
 // TestUIMissingWasm: a server built without `make build` has no

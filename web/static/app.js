@@ -14,6 +14,7 @@
     nextId: 1,
     timer: 0,
     mismatch: null, // set by the host-key check when it refuses a changed key
+    userClosed: false, // Disconnect was pressed: the end is not an error
   };
 
   // ---- status line -------------------------------------------------------
@@ -315,7 +316,7 @@
     updateCount();
     $("session-card").hidden = true;
     $("connect-card").hidden = false;
-    const reason = why && message(why) !== "undefined" && !(typeof why === "object" && !why.message) ? message(why) : "";
+    const reason = why ? message(why) : ""; // s.closed resolves with nothing after close()
     if (state.userClosed) {
       setStatus("idle", "Disconnected");
     } else {
@@ -543,7 +544,7 @@
     try { if (fw.spec) f = parseForward(parsed.kind, String(fw.spec)); } catch (_) { /* keep ours */ }
     const entry = String(fw.entry || "");
     const command = String(fw.command || sshCommand(f, state.target));
-    const li = el("li", "forward card-inner");
+    const li = el("li", "forward");
     li.dataset.id = String(id);
     li.dataset.kind = f.kind;
     li.dataset.entry = entry;
