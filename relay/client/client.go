@@ -31,9 +31,10 @@ const (
 	subprotocol = "tunnelkit.v1"
 	tokenPrefix = "tunnelkit.token."
 
-	// maxMessage is the relay's default message size limit: larger writes
-	// are split into messages of at most this size, and no larger message
-	// is accepted from the relay.
+	// maxMessage is the relay's default message size limit, used until
+	// the relay announces its own (the "max" of its first message).
+	// Writes are split into messages of at most the limit; no message
+	// over it is accepted from the relay.
 	maxMessage = 1 << 20
 )
 
@@ -43,6 +44,7 @@ type control struct {
 	Addr   string `json:"addr,omitempty"`
 	ID     string `json:"id,omitempty"`
 	Remote string `json:"remote,omitempty"`
+	Max    int64  `json:"max,omitempty"` // the relay's message size limit
 }
 
 // Dial connects to target ("HOST:PORT") through the relay's dial bridge.
@@ -58,7 +60,7 @@ func Dial(ctx context.Context, relayURL, target string, o *Options) (net.Conn, e
 		t.close(closeProtocol, "expected open")
 		return nil, fmt.Errorf("dial %s through relay: got %q message, want open (is the relay tunnelkit v1?)", target, m.Type)
 	}
-	return newConn(t, tcpAddr(m.Addr), relayAddr(relayURL)), nil
+	return newConn(t, tcpAddr(m.Addr), relayAddr(relayURL), m.Max), nil
 }
 
 // openStream opens the WebSocket for endpoint (dial, listen or accept) and
@@ -92,6 +94,7 @@ func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o 
 		t.close(closeProtocol, "")
 		return nil, control{}, err
 	}
+	t.setReadLimit(max(m.Max, maxMessage))
 	return t, m, nil
 }
 

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -441,4 +442,29 @@ func stopOnDone(ctx context.Context, c io.Closer) {
 func logRate(t *testing.T, what string, n int64, d time.Duration) {
 	t.Helper()
 	t.Logf("%s: %d MiB in %v: %.0f MB/s", what, n>>20, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6)
+}
+
+// TestMessageLimit checks that writes follow the relay's announced message
+// size limit when it is below the 1 MiB default.
+func TestMessageLimit(t *testing.T) {
+	checkLeaks(t)
+	ctx := testContext(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
+	url := startRelay(t, relay.Config{Allow: []string{echo}, MaxMessageSize: 16 << 10})
+	c, err := client.Dial(ctx, url, echo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stopOnDone(ctx, c)
+	msg := make([]byte, 1<<20)
+	io.ReadFull(sshtest.Data(3), msg)
+	go func() {
+		c.Write(msg)
+		c.(*client.Conn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo of one 1 MiB write through a relay limited to 16 KiB messages: %d bytes, %v", len(got), err)
+	}
 }

@@ -32,6 +32,7 @@ type Conn struct {
 
 	writeMu     sync.Mutex
 	writeClosed bool
+	maxWrite    int // bytes per message
 
 	rdl, wdl deadline
 }
@@ -40,8 +41,13 @@ var _ net.Conn = (*Conn)(nil)
 
 var errWriteClosed = fmt.Errorf("write after CloseWrite: %w", net.ErrClosed)
 
-func newConn(t transport, remote, local net.Addr) *Conn {
-	c := &Conn{t: t, remote: remote, local: local}
+// newConn wraps an open stream; relayMax is the relay's announced message
+// size limit (0: not announced).
+func newConn(t transport, remote, local net.Addr, relayMax int64) *Conn {
+	c := &Conn{t: t, remote: remote, local: local, maxWrite: maxMessage}
+	if relayMax > 0 && relayMax < maxMessage {
+		c.maxWrite = int(relayMax)
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	expire := func() {
 		c.cancel()
@@ -132,7 +138,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	defer c.wdl.end()
 	n := 0
 	for len(p) > 0 { // never an empty message: that would be EOF
-		m := p[:min(len(p), maxMessage)]
+		m := p[:min(len(p), c.maxWrite)]
 		if err := c.t.write(context.Background(), false, m); err != nil {
 			return n, c.failWrite(err)
 		}

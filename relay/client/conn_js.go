@@ -37,9 +37,10 @@ const (
 	highWater = 4 << 20
 	// drainPoll is how often a blocked writer looks at bufferedAmount.
 	drainPoll = time.Millisecond
-	// maxQueued bounds received bytes not read yet. The browser cannot
-	// pause a WebSocket, so a reader that falls this far behind loses the
-	// stream rather than the page its memory.
+	// maxQueued bounds received bytes not read yet (or two messages at
+	// the relay's limit, if more). The browser cannot pause a WebSocket,
+	// so a reader that falls this far behind loses the stream rather than
+	// the page its memory.
 	maxQueued = 32 << 20
 	// gcEvery: each received message is a JavaScript ArrayBuffer that Go's
 	// js.Value keeps alive until Go's GC finalizes it. Copying into reused
@@ -70,6 +71,8 @@ type jsTransport struct {
 	queue    []jsMessage
 	head     int
 	queued   int           // bytes in queue
+	limit    int           // largest message accepted
+	maxQueue int           // largest queued allowed
 	signal   chan struct{} // cap 1: a message arrived or the socket closed
 	opened   chan struct{}
 	closed   chan struct{}
@@ -106,9 +109,11 @@ func resolveRelayURL(relayURL string) (*url.URL, error) {
 
 func dialTransport(ctx context.Context, u string, protocols []string, _ *Options) (_ transport, err error) {
 	t := &jsTransport{
-		signal: make(chan struct{}, 1),
-		opened: make(chan struct{}),
-		closed: make(chan struct{}),
+		limit:    maxMessage,
+		maxQueue: maxQueued,
+		signal:   make(chan struct{}, 1),
+		opened:   make(chan struct{}),
+		closed:   make(chan struct{}),
 	}
 	protos := make([]any, len(protocols))
 	for i, p := range protocols {
@@ -161,11 +166,11 @@ func (t *jsTransport) handleMessage(e js.Value) {
 		return
 	}
 	switch {
-	case m.size > maxMessage:
-		t.failLocked(closeTooBig, fmt.Sprintf("message of %d bytes over the %d limit", m.size, maxMessage))
+	case m.size > t.limit:
+		t.failLocked(closeTooBig, fmt.Sprintf("message of %d bytes over the %d limit", m.size, t.limit))
 		return
-	case t.queued+m.size > maxQueued:
-		t.failLocked(closeLimit, fmt.Sprintf("page fell %d MiB behind reading the stream", maxQueued>>20))
+	case t.queued+m.size > t.maxQueue:
+		t.failLocked(closeLimit, fmt.Sprintf("page fell %d MiB behind reading the stream", t.maxQueue>>20))
 		return
 	}
 	t.queue = append(t.queue, m)
@@ -267,7 +272,7 @@ func (t *jsTransport) write(ctx context.Context, text bool, p []byte) error {
 		for size < len(p) {
 			size *= 2
 		}
-		t.staging = uint8Array.New(min(size, maxMessage))
+		t.staging = uint8Array.New(min(size, max(len(p), maxMessage)))
 		t.view, t.viewLen = js.Undefined(), -1
 	}
 	js.CopyBytesToJS(t.staging, p)
@@ -334,6 +339,13 @@ func (t *jsTransport) close(code int, reason string) error {
 	case <-timer.C:
 	}
 	return nil
+}
+
+func (t *jsTransport) setReadLimit(n int64) {
+	t.mu.Lock()
+	t.limit = int(n)
+	t.maxQueue = max(maxQueued, 2*t.limit)
+	t.mu.Unlock()
 }
 
 func (t *jsTransport) subprotocol() string { return t.ws.Get("protocol").String() }

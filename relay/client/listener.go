@@ -92,7 +92,7 @@ func (l *Listener) accept(id string) {
 		t.close(closeProtocol, "expected open")
 		return
 	}
-	c := newConn(t, tcpAddr(m.Addr), relayAddr(l.relayURL))
+	c := newConn(t, tcpAddr(m.Addr), relayAddr(l.relayURL), m.Max)
 	select {
 	case l.conns <- c:
 	case <-l.ctx.Done():

@@ -13,13 +13,16 @@ type transport interface {
 	// local close, net.ErrClosed.
 	next(ctx context.Context) (text bool, payload io.Reader, err error)
 
-	// write sends p as one message of at most maxMessage bytes. Under js
-	// it waits while the browser has too much queued.
+	// write sends p as one message within the relay's limit. Under js it
+	// waits while the browser has too much queued.
 	write(ctx context.Context, text bool, p []byte) error
 
 	// close sends a close with code and reason and waits, bounded, for the
 	// peer's. It is safe to call more than once and concurrently with next.
 	close(code int, reason string) error
+
+	// setReadLimit sets the largest message accepted (maxMessage until set).
+	setReadLimit(n int64)
 
 	subprotocol() string
 }

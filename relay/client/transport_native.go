@@ -99,6 +99,8 @@ func (t *wsTransport) close(code int, reason string) error {
 	return err
 }
 
+func (t *wsTransport) setReadLimit(n int64) { t.c.SetReadLimit(n) }
+
 func (t *wsTransport) subprotocol() string { return t.c.Subprotocol() }
 
 // closeErr turns a received close into a *CloseError.
