@@ -470,3 +470,52 @@ func TestUIMissingWasm(t *testing.T) {
 		t.Error("Connect is enabled without an SSH client")
 	}
 }
+
+// TestUIKeyFile signs in with an encrypted private key chosen in the file
+// picker (read in the page, never uploaded), then disconnects.
+func TestUIKeyFile(t *testing.T) {
+	st := startStack(t)
+	ctx := newBrowser(t)
+	do(t, ctx, "set the viewport", chromedp.EmulateViewport(1280, 900))
+	openPage(t, ctx, st.PageURL)
+	do(t, ctx, "wait for the connect button", chromedp.WaitEnabled(chromedp.CSS("#connect-btn")))
+	mustJS[any](t, ctx, `for (const id of ["host", "port", "user"]) document.getElementById(id).value = "";`)
+	do(t, ctx, "sign in with a key file",
+		chromedp.SendKeys(chromedp.CSS("#host"), st.SSHD.Host()),
+		chromedp.SendKeys(chromedp.CSS("#port"), fmt.Sprint(st.SSHD.Port())),
+		chromedp.SendKeys(chromedp.CSS("#user"), st.SSHD.User),
+		chromedp.Click(chromedp.CSS(`label[for="auth-key"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#keyfile")),
+		chromedp.SetUploadFiles(chromedp.CSS("#keyfile"), []string{st.SSHD.EncryptedKeyFile}),
+		chromedp.SendKeys(chromedp.CSS("#passphrase"), "wrong "+st.SSHD.KeyPassphrase),
+		chromedp.Click(chromedp.CSS("#connect-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#connect-error")),
+	)
+	if msg := text(t, ctx, "#connect-error"); !strings.Contains(strings.ToLower(msg), "passphrase") {
+		t.Errorf("wrong passphrase: form says %q, want it to name the passphrase", msg)
+	}
+	mustJS[any](t, ctx, `document.getElementById("passphrase").value = "";`)
+	do(t, ctx, "retry with the right passphrase",
+		chromedp.SendKeys(chromedp.CSS("#passphrase"), st.SSHD.KeyPassphrase),
+		chromedp.Click(chromedp.CSS("#connect-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#hostkey-dialog")),
+		chromedp.Click(chromedp.CSS("#hostkey-accept")),
+		chromedp.WaitVisible(chromedp.CSS("#session-card")),
+	)
+	if got := text(t, ctx, "#session-target"); got != st.SSHD.User+"@"+st.SSHD.Addr {
+		t.Errorf("session shows %q, want %s@%s", got, st.SSHD.User, st.SSHD.Addr)
+	}
+	if v := mustJS[string](t, ctx, `return document.getElementById("passphrase").value;`); v != "" {
+		t.Error("the passphrase stays in the form after connecting")
+	}
+	do(t, ctx, "disconnect",
+		chromedp.Click(chromedp.CSS("#disconnect-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#connect-card")),
+	)
+	if status := text(t, ctx, "#status"); status != "Disconnected" {
+		t.Errorf("status %q after Disconnect, want Disconnected", status)
+	}
+	if shown := mustJS[bool](t, ctx, `return !document.getElementById("connect-error").hidden;`); shown {
+		t.Errorf("an error is shown after a deliberate disconnect: %q", text(t, ctx, "#connect-error"))
+	}
+}

@@ -207,8 +207,10 @@
 
   // ---- connect -----------------------------------------------------------
 
+  // defaultRelay is this page's own server, under the same path prefix
+  // (a reverse proxy may serve tunnelkit below /some/path/).
   function defaultRelay() {
-    return location.origin.replace(/^http/, "ws");
+    return new URL(".", location.href).href.replace(/^http/, "ws").replace(/\/$/, "");
   }
 
   function readForm() {
