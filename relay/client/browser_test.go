@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,7 @@ WebAssembly.instantiateStreaming(fetch("probe.wasm"), go.importObject).then(r =>
 </script>`
 
 // TestBrowser runs testdata/jsprobe in headless Chromium: the js build of
-// this package, with the page's origin as the relay, carries 64 MiB each
+// this package, with the page's server as the relay, carries 64 MiB each
 // way, half-closes, reports a refusal and serves a listen bridge.
 func TestBrowser(t *testing.T) {
 	chromium := sshtest.RequireBinary(t, "chromium")
@@ -50,13 +51,15 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Everything lives below /tk/, as behind a reverse proxy: the probe's
+	// default relay ("") must keep the prefix.
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", r.Handler())
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, probePage) })
-	mux.HandleFunc("/wasm_exec.js", func(w http.ResponseWriter, req *http.Request) {
+	mux.Handle("/tk/v1/", http.StripPrefix("/tk", r.Handler()))
+	mux.HandleFunc("/tk/{$}", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, probePage) })
+	mux.HandleFunc("/tk/wasm_exec.js", func(w http.ResponseWriter, req *http.Request) {
 		http.ServeFile(w, req, filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"))
 	})
-	mux.HandleFunc("/probe.wasm", func(w http.ResponseWriter, req *http.Request) {
+	mux.HandleFunc("/tk/probe.wasm", func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "application/wasm")
 		http.ServeFile(w, req, filepath.Join(dir, "probe.wasm"))
 	})
@@ -80,7 +83,10 @@ func TestBrowser(t *testing.T) {
 	bctx, bcancel := chromedp.NewContext(actx)
 	defer bcancel()
 	refused := "127.0.0.1:1"
-	page := srv.URL + "/?" + "echo=" + echo + "&hasher=" + hasher + "&source=" + source + "&refused=" + refused
+	page := srv.URL + "/tk/?" + url.Values{
+		"echo": {echo}, "hasher": {hasher}, "source": {source}, "refused": {refused},
+		"relay": {"ws" + strings.TrimPrefix(srv.URL, "http") + "/tk"},
+	}.Encode()
 	if err := chromedp.Do(bctx, chromedp.Navigate(page)); err != nil {
 		t.Fatalf("load the probe page: %v", err)
 	}

@@ -2,7 +2,8 @@
 // from the other end: Dial opens a TCP connection through the relay's dial
 // bridge, Listen binds a port on the relay host through its listen bridge.
 // Both return ordinary net.Conn and net.Listener values, natively and in the
-// browser (GOOS=js), where the page's own origin is the default relay.
+// browser (GOOS=js), where the relay URL may be relative to the page and ""
+// means the server the page came from.
 package client
 
 import (

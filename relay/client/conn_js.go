@@ -89,16 +89,16 @@ type jsTransport struct {
 }
 
 // resolveRelayURL resolves relayURL against the page's location, so "" is
-// the page's own origin and "/relay" a path on it.
+// the server the page came from, under the page's path prefix (as ".": a
+// reverse proxy may serve tunnelkit below /some/path/), and "/relay" a path
+// on the page's origin.
 func resolveRelayURL(relayURL string) (*url.URL, error) {
 	base, err := url.Parse(js.Global().Get("location").Get("href").String())
 	if err != nil {
 		return nil, fmt.Errorf("page location: %v", err)
 	}
-	base.RawQuery, base.Fragment = "", ""
 	if relayURL == "" {
-		base.Path = "/"
-		return base, nil
+		relayURL = "."
 	}
 	ref, err := url.Parse(relayURL)
 	if err != nil {

@@ -71,7 +71,7 @@ func run(ctx context.Context, q url.Values, res *result) error {
 	if res.DownMBps, res.DownSum, res.DownBytes, err = download(ctx, q.Get("source")); err != nil {
 		return fmt.Errorf("download: %w", err)
 	}
-	_, err = client.Dial(ctx, "/", q.Get("refused"), nil)
+	_, err = client.Dial(ctx, q.Get("relay"), q.Get("refused"), nil)
 	var ce *client.CloseError
 	if !errors.As(err, &ce) {
 		return fmt.Errorf("dial to a refused target: %v, want a *CloseError", err)
