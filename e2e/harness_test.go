@@ -124,7 +124,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	r, err := relay.New(relay.Config{
 		Allow:       append([]string{sshd.Addr}, o.Allow...),
 		AllowListen: listen,
-		Logger:      slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:      slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
 		t.Fatalf("e2e: relay.New: %v", err)

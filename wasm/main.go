@@ -2,17 +2,34 @@
 
 // Command wasm is tunnelkit's browser client: a thin JavaScript API of
 // promises over package tunnel, reaching gateways and exits through the
-// relay (package relay/client).
-//
-// The page loads wasm_exec.js and this module; the module fills in
-// window.tunnelkit:
+// relay (package relay/client). The page loads wasm_exec.js and this module;
+// the module fills in window.tunnelkit:
 //
 //	await tunnelkit.ready;
-//	const s = await tunnelkit.connect({relay, host, port, user, password | privateKey + passphrase,
-//	                                   hostKey | onHostKey, token, onEvent});
-//	const f = await s.forward("-L 127.0.0.1:0:10.0.0.5:80");
-//	f.entry; f.spec; f.command; f.stats(); await f.close();
-//	s.hostKey; await s.close(); s.closed;
+//	const s = await tunnelkit.connect({
+//	  relay: "ws://127.0.0.1:8080",      // default: the page's own origin; relative URLs work
+//	  host: "127.0.0.1", port: 22, user: "alice",
+//	  password: "...",                   // or privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----...", passphrase
+//	  hostKey: "SHA256:...",             // pinned fingerprint: it alone decides
+//	  onHostKey: async (fingerprint, hostport) => true, // without hostKey; only true accepts; absent: refuse
+//	  token: "...",                      // relay token, if the relay requires one
+//	  onEvent: (ev) => {},               // {kind, time, forward, entry, conn, remote, bytesIn, bytesOut, error}
+//	});
+//	s.hostKey;                           // "SHA256:..."
+//	const f = await s.forward("-L 127.0.0.1:0:10.0.0.5:80"); // or "-R ..."
+//	f.kind; f.spec; f.command; f.entry;  // "L", canonical spec, equivalent ssh command, bound entry socket
+//	f.stats();                           // {connections, active, bytesIn, bytesOut}; final counters once closed
+//	await f.close();
+//	await s.close();                     // resolves once the session has ended
+//	s.closed;                            // resolves after close(), rejects when the connection is lost
+//
+// Every failure rejects with an Error whose message says what failed and
+// why; a refusal by the relay also sets error.code to the relay's close code
+// (4403 policy, 4401 token, 4502 dial or listen failed, ...).
+//
+// -L entry sockets are bound on the relay host (listen bridge, relay
+// --allow-listen); the exits of -R are dialed by the relay (dial bridge,
+// --allow). When the page goes away, every relay stream is closed at once.
 //
 // The page's loader (web/static/loader.js) creates window.tunnelkit with its
 // ready promise before starting the module and resolves it once connect
@@ -20,7 +37,6 @@
 package main
 
 import (
-	"sync/atomic"
 	"syscall/js"
 )
 
@@ -34,16 +50,12 @@ var (
 	noopFunc           = js.FuncOf(func(js.Value, []js.Value) any { return nil })
 )
 
-// leaving is set once the page has been hidden for good (pagehide).
-var leaving atomic.Bool
-
 func main() {
 	// A page that goes away (closed, reloaded, navigated from, frozen in
 	// the back/forward cache) ends its sessions: no relay port or gateway
 	// forward outlives it.
 	jsGlobal.Call("addEventListener", "pagehide", js.FuncOf(func(js.Value, []js.Value) any {
-		leaving.Store(true)
-		closeStreams()
+		leavePage()
 		return nil
 	}))
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall/js"
 
 	"golang.org/x/crypto/ssh"
@@ -25,6 +26,7 @@ type session struct {
 	cancel context.CancelCauseFunc
 	events *eventQueue // nil without onEvent
 	ended  chan struct{}
+	left   atomic.Bool // ended because the page went away
 }
 
 // registry maps the ids held by JavaScript objects to their Go side. The
@@ -165,7 +167,7 @@ func (s *session) wait(resolve func(any), reject func(error)) {
 		s.events.stop()
 	}
 	close(s.ended)
-	if leaving.Load() {
+	if s.left.Load() {
 		err = errors.New("the page was left (closed, reloaded or navigated away)")
 	}
 	if err != nil {
@@ -176,6 +178,17 @@ func (s *session) wait(resolve func(any), reject func(error)) {
 }
 
 var errSessionClosed = errors.New("session is closed")
+
+// leavePage ends every session of a page that is going away by closing its
+// relay streams at once (see streams.go).
+func leavePage() {
+	registry.Lock()
+	for _, s := range registry.sessions {
+		s.left.Store(true)
+	}
+	registry.Unlock()
+	closeStreams()
+}
 
 // sessionForward is s.forward(spec).
 func sessionForward(_ js.Value, args []js.Value) any {
