@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"tunnelkit/relay/client"
 )
 
 // TestDemo runs `tunnelkit demo`: it prints a quick start whose URL serves
@@ -62,6 +64,21 @@ func TestDemo(t *testing.T) {
 			t.Errorf("/demo.json carries the password: %s", body)
 		}
 	}
+	// The relay dials the gateway and the services, nothing else.
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer dcancel()
+	rc, err := client.Dial(dctx, page[1], login[1], nil)
+	if err != nil {
+		t.Fatalf("relay refused the demo gateway %s: %v", login[1], err)
+	}
+	rc.Close()
+	if rc, err := client.Dial(dctx, page[1], "127.0.0.1:1", nil); err == nil || !strings.Contains(err.Error(), "allow") {
+		if rc != nil {
+			rc.Close()
+		}
+		t.Errorf("relay dial to 127.0.0.1:1: err %v, want a policy refusal", err)
+	}
+
 	c, err := ssh.Dial("tcp", login[1], &ssh.ClientConfig{
 		User: login[2], Auth: []ssh.AuthMethod{ssh.Password(login[3])},
 		HostKeyCallback: ssh.InsecureIgnoreHostKey(), // the printed fingerprint is checked by the page tests

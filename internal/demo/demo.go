@@ -84,10 +84,11 @@ func (d *Demo) Allow() []string {
 	return []string{d.Gateway.Addr(), d.WebAddr, d.EchoAddr, d.Pinger}
 }
 
-// AllowListen is the relay's listen policy for the demo: any port on
-// loopback (entry sockets of -L forwards made in the page).
+// AllowListen is the relay's listen policy for the demo: any port of
+// 127.0.0.1 (entry sockets of -L forwards made in the page; "localhost"
+// resolves to it).
 func (d *Demo) AllowListen() []string {
-	return []string{"127.0.0.1:*", "[::1]:*"}
+	return []string{"127.0.0.1:*"}
 }
 
 // Suggestion is a forward the page offers as a one-click example.
