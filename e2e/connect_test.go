@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"tunnelkit/internal/sshtest"
+	"tunnelkit/relay"
 )
 
 // TestConnectPassword connects with a password and a pinned host key, then
@@ -210,5 +211,33 @@ func TestErrors(t *testing.T) {
 		check(t, `await s.forward("-L nonsense");`, "nonsense")
 		check(t, `await s.forward(42);`, "spec")
 	})
+	mustJS[any](t, ctx, `await s.close();`)
+}
+
+// TestToken connects through a relay that requires a token, naming the
+// relay explicitly: the token reaches the dial and listen bridges alike,
+// and without it the relay's refusal (4401) reaches the page.
+func TestToken(t *testing.T) {
+	const secret = "e2e-token-0123456789"
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
+	st := startStackWith(t, stackOptions{Tokens: []relay.Token{{Secret: secret}}})
+	ctx := newBrowser(t)
+	openPage(t, ctx, st.PageURL)
+	opts := `relay: ` + jsString(st.RelayURL) + `,
+		host: ` + jsString(st.SSHD.Host()) + `, port: ` + fmt.Sprint(st.SSHD.Port()) + `,
+		user: ` + jsString(st.SSHD.PasswordUser) + `, password: ` + jsString(st.SSHD.Password) + `,
+		hostKey: ` + jsString(st.SSHD.HostKeyFingerprint) + `,`
+
+	_, err := evalJS[any](ctx, `await tunnelkit.connect({`+opts+`});`)
+	var je *jsError
+	if !errors.As(err, &je) || je.Code == nil || *je.Code != 4401 {
+		t.Fatalf("connect without token: got %v, want a rejection with code 4401", err)
+	}
+	entry := mustJS[string](t, ctx, `window.s = await tunnelkit.connect({`+opts+` token: `+jsString(secret)+`});
+		window.f = await s.forward("-L 127.0.0.1:0:`+echo+`");
+		return f.entry;`)
+	if err := echoOnce(entry, 64<<10, 7); err != nil {
+		t.Fatalf("-L through a token relay: %v", err)
+	}
 	mustJS[any](t, ctx, `await s.close();`)
 }

@@ -94,6 +94,7 @@ type stackOptions struct {
 	// AllowListen is where the relay may bind -L entry sockets; nil means
 	// any port of 127.0.0.1.
 	AllowListen []string
+	Tokens      []relay.Token // when set, the relay requires one
 }
 
 // stack is a running gateway, relay and page server.
@@ -124,6 +125,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	r, err := relay.New(relay.Config{
 		Allow:       append([]string{sshd.Addr}, o.Allow...),
 		AllowListen: listen,
+		Tokens:      o.Tokens,
 		Logger:      slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
