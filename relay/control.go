@@ -18,6 +18,7 @@ type message struct {
 	Addr   string `json:"addr,omitempty"`
 	ID     string `json:"id,omitempty"`
 	Remote string `json:"remote,omitempty"`
+	Max    int64  `json:"max,omitempty"` // the relay's message size limit
 }
 
 const maxControlMessage = 4096

@@ -54,7 +54,7 @@ func (r *Relay) serveDial(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.metrics.dialDuration.Observe(time.Since(start).Seconds())
-	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: s.addr}); err != nil {
+	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: s.addr, Max: r.cfg.MaxMessageSize}); err != nil {
 		conn.Close()
 		s.finish(clientGone(err, 0))
 		return

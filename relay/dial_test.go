@@ -71,7 +71,7 @@ func TestDialBridgeEchoSHA256(t *testing.T) {
 
 	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+url.QueryEscape(echo)), dialOpts{})
 	m, err := readMessage(ctx, ws)
-	if err != nil || m.Type != "open" || m.Addr != echo {
+	if err != nil || m.Type != "open" || m.Addr != echo || m.Max != DefaultMaxMessageSize {
 		t.Fatalf("open message = %+v, %v; want open %s", m, err, echo)
 	}
 	const size = 64 << 20

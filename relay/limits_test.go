@@ -222,18 +222,31 @@ func TestHealthzAndMetrics(t *testing.T) {
 	if body != "ok\n" {
 		t.Fatalf("healthz = %q", body)
 	}
-	metrics := get(t, tr.srv.URL+"/metrics", http.StatusOK)
-	for _, want := range []string{
+	wants := []string{
 		`tunnelkit_relay_streams_active{kind="dial"} 1`,
 		`tunnelkit_relay_streams_total{kind="dial"} 2`,
 		`tunnelkit_relay_bytes_total{direction="up"} 7`,
 		`tunnelkit_relay_bytes_total{direction="down"} 7`,
 		`tunnelkit_relay_refusals_total{reason="policy"} 1`,
 		`tunnelkit_relay_dial_duration_seconds_count 1`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("metrics lack %s", want)
+	}
+	// The refused stream's handler may still be finishing: poll, bounded.
+	var missing string
+	for i := 0; i < 100; i++ {
+		metrics := get(t, tr.srv.URL+"/metrics", http.StatusOK)
+		missing = ""
+		for _, want := range wants {
+			if !strings.Contains(metrics, want) {
+				missing = want
+			}
 		}
+		if missing == "" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if missing != "" {
+		t.Errorf("metrics lack %s", missing)
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
 }

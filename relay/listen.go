@@ -85,7 +85,7 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	}
 	defer r.removeListener(lb)
 	s.addr = canonicalAddr(ln.Addr())
-	if err := writeMessage(context.Background(), ws, message{Type: "listening", Addr: s.addr}); err != nil {
+	if err := writeMessage(context.Background(), ws, message{Type: "listening", Addr: s.addr, Max: r.cfg.MaxMessageSize}); err != nil {
 		lb.close(r)
 		s.finish(clientGone(err, 0))
 		return
@@ -228,7 +228,7 @@ func (r *Relay) serveAccept(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer lb.removeClaimed(s)
-	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: pc.remote}); err != nil {
+	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: pc.remote, Max: r.cfg.MaxMessageSize}); err != nil {
 		pc.conn.Close()
 		s.finish(clientGone(err, 0))
 		return

@@ -81,15 +81,14 @@ type Relay struct {
 	metrics    *metrics
 	handler    http.Handler
 
-	mu       sync.Mutex
-	closing  bool
-	streams  map[*stream]struct{}
-	perIP    map[netip.Addr]int
-	pending  map[string]*pendingConn // accept id -> accepted TCP conn
-	wg       sync.WaitGroup          // every goroutine the relay owns
-	nextID   uint64
-	listens  map[*listenBridge]struct{}
-	shutdown chan struct{} // closed when Shutdown starts
+	mu      sync.Mutex
+	closing bool
+	streams map[*stream]struct{}
+	perIP   map[netip.Addr]int
+	pending map[string]*pendingConn // accept id -> accepted TCP conn
+	wg      sync.WaitGroup          // every goroutine the relay owns
+	nextID  uint64
+	listens map[*listenBridge]struct{}
 }
 
 // New checks cfg and returns a Relay.
@@ -114,14 +113,13 @@ func New(cfg Config) (*Relay, error) {
 		cfg.Resolver = net.DefaultResolver
 	}
 	r := &Relay{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		metrics:  newMetrics(),
-		streams:  map[*stream]struct{}{},
-		perIP:    map[netip.Addr]int{},
-		pending:  map[string]*pendingConn{},
-		listens:  map[*listenBridge]struct{}{},
-		shutdown: make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		metrics: newMetrics(),
+		streams: map[*stream]struct{}{},
+		perIP:   map[netip.Addr]int{},
+		pending: map[string]*pendingConn{},
+		listens: map[*listenBridge]struct{}{},
 	}
 	var err error
 	if r.allow, err = parsePolicy(cfg.Allow); err != nil {

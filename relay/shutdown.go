@@ -11,16 +11,12 @@ import (
 // cut streams short.
 func (r *Relay) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
-	first := !r.closing
 	r.closing = true
 	listeners := make([]*listenBridge, 0, len(r.listens))
 	for lb := range r.listens {
 		listeners = append(listeners, lb)
 	}
 	r.mu.Unlock()
-	if first {
-		close(r.shutdown)
-	}
 	for _, lb := range listeners {
 		lb.stopAccepting()
 	}

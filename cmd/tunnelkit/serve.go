@@ -144,6 +144,9 @@ func runServe(ctx context.Context, args []string) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		// No ReadTimeout or WriteTimeout: they would cut long streams.
 	}
+	// WebSocket streams need HTTP/1.1 (they take over the connection).
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
 	scheme := "http"
 	if *tlsCert != "" {
 		scheme = "https"
