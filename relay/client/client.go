@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -37,6 +38,9 @@ const (
 	// Writes are split into messages of at most the limit; no message
 	// over it is accepted from the relay.
 	maxMessage = 1 << 20
+
+	// maxControl bounds a control message, as the relay does.
+	maxControl = 4096
 )
 
 // control is a text message of the protocol.
@@ -109,8 +113,16 @@ func readControl(ctx context.Context, t transport) (control, error) {
 	if !text {
 		return control{}, errors.New("relay sent data before its control message (is it a tunnelkit v1 relay?)")
 	}
+	// Read the whole message: the next one starts where this one ends.
+	b, err := io.ReadAll(io.LimitReader(r, maxControl+1))
+	if err != nil {
+		return control{}, err
+	}
+	if len(b) > maxControl {
+		return control{}, fmt.Errorf("relay sent a control message over %d bytes", maxControl)
+	}
 	var m control
-	if err := json.NewDecoder(r).Decode(&m); err != nil {
+	if err := json.Unmarshal(b, &m); err != nil {
 		return control{}, fmt.Errorf("relay sent a malformed control message: %v", err)
 	}
 	return m, nil
