@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -32,16 +33,10 @@ func newKeyPair(t testing.TB) keyPair {
 	return keyPair{priv: priv, signer: signer}
 }
 
-// writePrivate writes the key in OpenSSH format, encrypted when passphrase is set.
-func (k keyPair) writePrivate(t testing.TB, path, passphrase string) {
+// writePrivate writes the key unencrypted in OpenSSH format.
+func (k keyPair) writePrivate(t testing.TB, path string) {
 	t.Helper()
-	var block *pem.Block
-	var err error
-	if passphrase == "" {
-		block, err = ssh.MarshalPrivateKey(k.priv, "tunnelkit-test")
-	} else {
-		block, err = ssh.MarshalPrivateKeyWithPassphrase(k.priv, "tunnelkit-test", []byte(passphrase))
-	}
+	block, err := ssh.MarshalPrivateKey(k.priv, "tunnelkit-test")
 	if err != nil {
 		t.Fatalf("sshtest: marshal private key: %v", err)
 	}
@@ -50,18 +45,58 @@ func (k keyPair) writePrivate(t testing.TB, path, passphrase string) {
 
 func (k keyPair) authorizedKey() []byte { return ssh.MarshalAuthorizedKey(k.signer.PublicKey()) }
 
+// clientKey is the client key of every server a test process starts:
+// encrypting a key (bcrypt KDF) takes seconds under the race detector, so it
+// is done once.
+var clientKey struct {
+	once             sync.Once
+	key              keyPair
+	plain, encrypted []byte
+	passphrase       string
+	err              error
+}
+
 // clientKeys writes the client key, unencrypted and encrypted, into dir and
 // fills the matching Server fields.
 func clientKeys(t testing.TB, dir string, s *Server) keyPair {
-	k := newKeyPair(t)
-	s.Signer = k.signer
+	t.Helper()
+	ck := &clientKey
+	ck.once.Do(func() {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			ck.err = err
+			return
+		}
+		if ck.key.signer, ck.err = ssh.NewSignerFromKey(priv); ck.err != nil {
+			return
+		}
+		ck.key.priv = priv
+		b := make([]byte, 12)
+		rand.Read(b)
+		ck.passphrase = hex.EncodeToString(b)
+		plain, err := ssh.MarshalPrivateKey(priv, "tunnelkit-test")
+		if err != nil {
+			ck.err = err
+			return
+		}
+		enc, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "tunnelkit-test", []byte(ck.passphrase))
+		if err != nil {
+			ck.err = err
+			return
+		}
+		ck.plain, ck.encrypted = pem.EncodeToMemory(plain), pem.EncodeToMemory(enc)
+	})
+	if ck.err != nil {
+		t.Fatalf("sshtest: client key: %v", ck.err)
+	}
+	s.Signer = ck.key.signer
+	s.KeyPassphrase = ck.passphrase
 	s.ClientKeyFile = filepath.Join(dir, "id_ed25519")
-	k.writePrivate(t, s.ClientKeyFile, "")
-	s.KeyPassphrase = randomString(t, 12)
 	s.EncryptedKeyFile = filepath.Join(dir, "id_ed25519_encrypted")
-	k.writePrivate(t, s.EncryptedKeyFile, s.KeyPassphrase)
-	writeFile(t, s.ClientKeyFile+".pub", k.authorizedKey(), 0o644)
-	return k
+	writeFile(t, s.ClientKeyFile, ck.plain, 0o600)
+	writeFile(t, s.EncryptedKeyFile, ck.encrypted, 0o600)
+	writeFile(t, s.ClientKeyFile+".pub", ck.key.authorizedKey(), 0o644)
+	return ck.key
 }
 
 // writeKnownHosts records the host key for s.Addr in dir/known_hosts.
@@ -77,12 +112,4 @@ func writeFile(t testing.TB, path string, data []byte, perm os.FileMode) {
 	if err := os.WriteFile(path, data, perm); err != nil {
 		t.Fatalf("sshtest: %v", err)
 	}
-}
-
-func randomString(t testing.TB, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("sshtest: random: %v", err)
-	}
-	return hex.EncodeToString(b)
 }

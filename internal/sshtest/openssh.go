@@ -30,7 +30,7 @@ func StartOpenSSH(t testing.TB, o Options) *Server {
 	host := newKeyPair(t)
 	s.HostKey = host.signer.PublicKey()
 	hostKeyFile := filepath.Join(dir, "ssh_host_ed25519_key")
-	host.writePrivate(t, hostKeyFile, "")
+	host.writePrivate(t, hostKeyFile)
 	s.LogFile = filepath.Join(dir, "sshd.log")
 
 	listen := o.ListenAddr

@@ -32,7 +32,7 @@ type Server struct {
 	Addr string // "host:port"
 
 	User          string     // key auth user
-	ClientKeyFile string     // unencrypted OpenSSH private key of User
+	ClientKeyFile string     // unencrypted OpenSSH private key of User (one ed25519 key per test process)
 	Signer        ssh.Signer // the same key
 
 	EncryptedKeyFile string // the same key, encrypted with KeyPassphrase
