@@ -31,7 +31,8 @@ WebAssembly.instantiateStreaming(fetch("probe.wasm"), go.importObject).then(r =>
 
 // TestBrowser runs testdata/jsprobe in headless Chromium: the js build of
 // this package, with the page's server as the relay, carries 64 MiB each
-// way, half-closes, reports a refusal and serves a listen bridge.
+// way, half-closes, reports a refusal, serves a listen bridge, and bounds
+// what it queues for a reader that stopped reading.
 func TestBrowser(t *testing.T) {
 	chromium := sshtest.RequireBinary(t, "chromium")
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
@@ -47,7 +48,8 @@ func TestBrowser(t *testing.T) {
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	hasher := sshtest.StartHasher(t, "127.0.0.1:0")
 	source := sshtest.StartSource(t, "127.0.0.1:0", bigSize, 9)
-	r, err := relay.New(relay.Config{Allow: []string{echo, hasher, source}, AllowListen: []string{"127.0.0.1:*"}})
+	flood, flooded := startFlood(t)
+	r, err := relay.New(relay.Config{Allow: []string{echo, hasher, source, flood}, AllowListen: []string{"127.0.0.1:*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestBrowser(t *testing.T) {
 	defer bcancel()
 	refused := "127.0.0.1:1"
 	page := srv.URL + "/tk/?" + url.Values{
-		"echo": {echo}, "hasher": {hasher}, "source": {source}, "refused": {refused},
+		"echo": {echo}, "hasher": {hasher}, "source": {source}, "refused": {refused}, "flood": {flood},
 		"relay": {"ws" + strings.TrimPrefix(srv.URL, "http") + "/tk"},
 	}.Encode()
 	if err := chromedp.Do(bctx, chromedp.Navigate(page)); err != nil {
@@ -111,6 +113,20 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
+	// The page reads nothing from the flood until the relay has sent it
+	// more than the page may queue; then it must find the stream closed.
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`globalThis.probeFloodReady || !!globalThis.probeResult`, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		t.Fatalf("wait for the probe's flood stream: %v", err)
+	}
+	select {
+	case <-flooded:
+	case <-ctx.Done():
+		t.Fatal("the flood service never sent 64 MiB nor saw its connection closed")
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[any](`globalThis.probeFloodGo = true`)); err != nil {
+		t.Fatalf("release the probe's flood reader: %v", err)
+	}
+
 	raw, err := chromedp.Run(bctx, chromedp.Poll[string](`globalThis.probeResult`, chromedp.WithPollingTimeout(120*time.Second)))
 	if err != nil {
 		t.Fatalf("wait for the probe's result: %v", err)
@@ -123,6 +139,8 @@ func TestBrowser(t *testing.T) {
 		RefusedCode                int
 		RefusedReason              string
 		MaxHeapMB                  float64
+		FloodRead                  int64
+		FloodError                 string
 		Error                      string
 	}
 	if err := json.Unmarshal([]byte(raw), &res); err != nil {
@@ -137,6 +155,49 @@ func TestBrowser(t *testing.T) {
 	if res.RefusedCode != 4403 || !strings.Contains(res.RefusedReason, refused) {
 		t.Errorf("refusal in the page: %d %q, want 4403 naming %s", res.RefusedCode, res.RefusedReason, refused)
 	}
+	if !strings.Contains(res.FloodError, "behind") || res.FloodRead > 40<<20 {
+		t.Errorf("page that stopped reading: read %d bytes, then %q; want the stream closed after at most the 32 MiB queue", res.FloodRead, res.FloodError)
+	}
+	t.Logf("flood: the page read %d MiB, then: %s", res.FloodRead>>20, res.FloodError)
 	t.Logf("in Chromium: echo %.0f MB/s each way, upload %.0f MB/s, download %.0f MB/s (generating and hashing alone: %.0f MB/s); JS heap peak %.0f MB",
 		res.EchoMBps, res.UpMBps, res.DownMBps, res.HashMBps, res.MaxHeapMB)
+}
+
+// startFlood starts a TCP service sending 128 MiB to one connection; the
+// channel closes once it has sent 64 MiB or its connection failed.
+func startFlood(t *testing.T) (string, <-chan struct{}) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flooded := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			close(flooded)
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 1<<20)
+		signalled := false
+		for sent := 0; sent < 128<<20; sent += len(buf) {
+			if sent >= 64<<20 && !signalled {
+				close(flooded)
+				signalled = true
+			}
+			if _, err := c.Write(buf); err != nil {
+				break
+			}
+		}
+		if !signalled {
+			close(flooded)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+	})
+	return l.Addr().String(), flooded
 }

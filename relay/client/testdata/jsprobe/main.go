@@ -34,6 +34,8 @@ type result struct {
 	RefusedCode                int
 	RefusedReason              string
 	MaxHeapMB                  float64
+	FloodRead                  int64  // bytes read from the flood before the stream ended
+	FloodError                 string // why it ended
 	Error                      string
 }
 
@@ -55,6 +57,9 @@ func main() {
 func run(ctx context.Context, q url.Values, res *result) error {
 	if err := listen(ctx); err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if err := flood(ctx, q.Get("flood"), res); err != nil {
+		return fmt.Errorf("flood: %w", err)
 	}
 	start := time.Now()
 	if _, err := send(io.Discard); err != nil {
@@ -98,6 +103,30 @@ func listen(ctx context.Context) error {
 		return err
 	}
 	return c.(*client.Conn).CloseWrite()
+}
+
+// flood dials a service that sends far more than the page's receive
+// queue holds, reads nothing until the test says the relay has sent enough
+// (probeFloodGo), then reads until the stream ends.
+func flood(ctx context.Context, target string, res *result) error {
+	c, err := client.Dial(ctx, "", target, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	js.Global().Set("probeFloodReady", true)
+	for !js.Global().Get("probeFloodGo").Truthy() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	res.FloodRead, err = io.Copy(io.Discard, c)
+	if err != nil {
+		res.FloodError = err.Error()
+	}
+	return nil
 }
 
 // send writes size bytes to w in writes of 1.5 MiB (so the client splits
