@@ -71,8 +71,8 @@ func (r *Relay) begin(kind string, client netip.Addr, tok *token) (*stream, webs
 		return nil, StatusShuttingDown, errShuttingDown.Error()
 	case len(r.streams) >= r.cfg.MaxStreams:
 		return nil, StatusOverLimit, fmt.Sprintf("relay at its limit of %d streams (see --max-streams)", r.cfg.MaxStreams)
-	case r.perIP[client] >= r.cfg.MaxStreamsPerClient:
-		return nil, StatusOverLimit, fmt.Sprintf("too many streams from %s: limit %d (see --max-streams-per-client)", client, r.cfg.MaxStreamsPerClient)
+	case r.perIP[clientKey(client)] >= r.cfg.MaxStreamsPerClient:
+		return nil, StatusOverLimit, fmt.Sprintf("too many streams from %s: limit %d (see --max-streams-per-client)", clientLabel(client), r.cfg.MaxStreamsPerClient)
 	}
 	r.nextID++
 	s := &stream{
@@ -86,7 +86,7 @@ func (r *Relay) begin(kind string, client netip.Addr, tok *token) (*stream, webs
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.touch()
 	r.streams[s] = struct{}{}
-	r.perIP[client]++
+	r.perIP[clientKey(client)]++
 	r.metrics.active.WithLabelValues(kind).Inc()
 	r.metrics.total.WithLabelValues(kind).Inc()
 	return s, 0, ""
@@ -99,12 +99,30 @@ func (r *Relay) end(s *stream, ws *websocket.Conn) {
 	closeWS(ws, s.code, s.reason)
 	r.mu.Lock()
 	delete(r.streams, s)
-	if r.perIP[s.client]--; r.perIP[s.client] <= 0 {
-		delete(r.perIP, s.client)
+	key := clientKey(s.client)
+	if r.perIP[key]--; r.perIP[key] <= 0 {
+		delete(r.perIP, key)
 	}
 	r.mu.Unlock()
 	r.metrics.active.WithLabelValues(s.kind).Dec()
 	r.audit(s)
+}
+
+// clientKey is what per-client limits count: the address, or for IPv6 its
+// /64, since one IPv6 client usually holds a whole /64.
+func clientKey(a netip.Addr) netip.Prefix {
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p
+	}
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+func clientLabel(a netip.Addr) string {
+	if a.Is6() {
+		return clientKey(a).String()
+	}
+	return a.String()
 }
 
 // Close codes of the relay protocol (see PROTOCOL.md).

@@ -32,7 +32,8 @@ type listenBridge struct {
 	ln net.Listener
 
 	mu      sync.Mutex
-	closed  bool
+	stopped bool // no longer accepting (shutdown)
+	closed  bool // closed with everything it accepted
 	pending map[string]*pendingConn
 	claimed map[*stream]struct{}
 }
@@ -137,7 +138,7 @@ func (r *Relay) acceptLoop(lb *listenBridge) {
 		conn, err := lb.ln.Accept()
 		if err != nil {
 			lb.mu.Lock()
-			closed := lb.closed
+			closed := lb.closed || lb.stopped
 			lb.mu.Unlock()
 			if !closed {
 				lb.s.finish(StatusDialFailed, "accept failed: "+netErrText(err))
@@ -311,7 +312,7 @@ func (lb *listenBridge) removeClaimed(s *stream) {
 // stopAccepting closes the listener, keeping established streams.
 func (lb *listenBridge) stopAccepting() {
 	lb.mu.Lock()
-	lb.closed = true
+	lb.stopped = true
 	lb.mu.Unlock()
 	lb.ln.Close()
 }

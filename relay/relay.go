@@ -84,7 +84,7 @@ type Relay struct {
 	mu      sync.Mutex
 	closing bool
 	streams map[*stream]struct{}
-	perIP   map[netip.Addr]int
+	perIP   map[netip.Prefix]int    // streams per client (IPv6: per /64)
 	pending map[string]*pendingConn // accept id -> accepted TCP conn
 	wg      sync.WaitGroup          // every goroutine the relay owns
 	nextID  uint64
@@ -100,6 +100,10 @@ func New(cfg Config) (*Relay, error) {
 	setDefault(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
 	setDefault(&cfg.AcceptTimeout, DefaultAcceptTimeout)
+	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerClient < 0 || cfg.MaxMessageSize < 0 ||
+		cfg.IdleTimeout < 0 || cfg.DialTimeout < 0 || cfg.AcceptTimeout < 0 || cfg.HandshakeTimeout < 0 {
+		return nil, errors.New("relay limits and timeouts must not be negative")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -117,7 +121,7 @@ func New(cfg Config) (*Relay, error) {
 		log:     cfg.Logger,
 		metrics: newMetrics(),
 		streams: map[*stream]struct{}{},
-		perIP:   map[netip.Addr]int{},
+		perIP:   map[netip.Prefix]int{},
 		pending: map[string]*pendingConn{},
 		listens: map[*listenBridge]struct{}{},
 	}

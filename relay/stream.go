@@ -100,6 +100,10 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 					s.finish(websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max))
 					return
 				}
+				if done.Load() {
+					s.finish(StatusBadRequest, "data after half-close")
+					return
+				}
 				s.touch()
 				if _, err := conn.Write(buf[:n]); err != nil {
 					s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
