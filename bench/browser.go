@@ -105,7 +105,10 @@ func startBrowser(ctx context.Context, e *Env) (*Browser, error) {
 	_, err = chromedp.Run(lctx, chromedp.Evaluate[bool](`(async () => {
 		if (!window.tunnelkit) throw new Error("the page has no window.tunnelkit");
 		await tunnelkit.ready;
-		window.benchSession = await tunnelkit.connect(`+string(opts)+`);
+		window.benchErrors = [];
+		const o = `+string(opts)+`;
+		o.onEvent = (ev) => { if (ev.error) benchErrors.push(ev.kind + " " + (ev.forward || "") + ": " + ev.error); };
+		window.benchSession = await tunnelkit.connect(o);
 		return true;
 	})()`, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -152,16 +155,20 @@ func entryAddr(entry string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// browserCase runs a -L or -R forward in the page, one to the sink and one to
-// the echo server.
-func browserCase(name, label, peer string, kind byte) Case {
+// browserCase runs a -L or -R forward in the page, one to the sink (or, for
+// a download, the source) and one to the echo server.
+func browserCase(name, label, peer string, kind byte, download bool) Case {
 	return Case{Name: name, Label: label, Peer: peer, Browser: true, Setup: func(ctx context.Context, e *Env) (*Path, error) {
 		b, err := e.browser(ctx)
 		if err != nil {
 			return nil, err
 		}
+		exits := []string{e.Sink.Addr(), e.Echo.Addr()}
+		if download {
+			exits[0] = e.Src.Addr()
+		}
 		var addrs []string
-		for _, exit := range []string{e.Sink.Addr(), e.Echo.Addr()} {
+		for _, exit := range exits {
 			entry, err := b.forward(ctx, fmt.Sprintf("-%c 127.0.0.1:0:%s", kind, exit))
 			if err != nil {
 				return nil, err
@@ -179,9 +186,10 @@ func browserCase(name, label, peer string, kind byte) Case {
 			}
 			return &countConn{Conn: c, n: &b.Sent}, nil
 		}
-		return &Path{
+		p := &Path{
 			DialSink: counted, DialEcho: tcpDialer(addrs[1]),
-			Pids: []int{b.pid, b.relay.Pid(), e.Sshd.Pid()},
+			Diagnose: b.diagnose,
+			Pids:     []int{b.pid, b.relay.Pid(), e.Sshd.Pid()},
 			Close: func() {
 				ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 				defer cancel()
@@ -191,7 +199,11 @@ func browserCase(name, label, peer string, kind byte) Case {
 					return true;
 				})()`, chromedp.EvalAwaitPromise))
 			},
-		}, nil
+		}
+		if download {
+			p.DialSink, p.DialSource = nil, counted
+		}
+		return p, nil
 	}}
 }
 
@@ -206,6 +218,12 @@ func (c *countConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+func (c *countConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
 // heapFigure pushes bytes through a browser -L forward until HeapBytes have
 // gone through the page in total, then reads the page's JS heap.
 func heapFigure(ctx context.Context, e *Env) []Figure {
@@ -215,7 +233,9 @@ func heapFigure(ctx context.Context, e *Env) []Figure {
 		return []Figure{figureNA(name, label, "MB", err)}
 	}
 	if more := e.Mode.HeapBytes - b.Sent; more > 0 {
-		c := browserCase("browser-heap", "", "", 'L')
+		// Through -R: the page reads from SSH (flow-controlled by its
+		// windows) and writes to the relay, so the push never outruns it.
+		c := browserCase("browser-heap", "", "", 'R', false)
 		p, err := c.Setup(ctx, e)
 		if err != nil {
 			return []Figure{figureNA(name, label, "MB", err)}
@@ -241,4 +261,17 @@ func chromiumVersion() string {
 		return ""
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// diagnose returns what the page and the relay said about failures, to
+// append to a browser case's error.
+func (b *Browser) diagnose() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	errs, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(window.benchErrors || []).slice(-5)`))
+	out := b.relay.Output()
+	if len(out) > 1500 {
+		out = "..." + out[len(out)-1500:]
+	}
+	return fmt.Sprintf("page events: %q; relay log: %s", errs, out)
 }

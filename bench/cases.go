@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -59,10 +61,10 @@ func runCase(ctx context.Context, e *Env, c Case) CaseResult {
 	for i := range e.Mode.Runs {
 		var s runSample
 		if s.MBps, s.CPUPerGiB, err = measureThroughput(ctx, e, p, r.Bytes); err != nil {
-			return fail(fmt.Errorf("run %d, throughput: %w", i+1, err))
+			return fail(fmt.Errorf("run %d, throughput: %w%s", i+1, err, diagnose(p)))
 		}
 		if s.RTTp50, s.RTTp99, err = measureRTT(ctx, e, p, e.Mode.RTTRounds); err != nil {
-			return fail(fmt.Errorf("run %d, round trips: %w", i+1, err))
+			return fail(fmt.Errorf("run %d, round trips: %w%s", i+1, err, diagnose(p)))
 		}
 		r.Runs = append(r.Runs, s)
 		if i+1 < e.Mode.Runs && e.left() < 30*time.Second {
@@ -103,4 +105,26 @@ func spread[T any](xs []T, f func(T) float64) (lo, hi float64) {
 		}
 	}
 	return lo, hi
+}
+
+func diagnose(p *Path) string {
+	if p.Diagnose == nil {
+		return ""
+	}
+	return " (" + p.Diagnose() + ")"
+}
+
+// selected reports whether BENCH_CASES (comma-separated case and figure
+// names, empty for all) includes name.
+func selected(name string) bool {
+	list := os.Getenv("BENCH_CASES")
+	if list == "" {
+		return true
+	}
+	for _, n := range strings.Split(list, ",") {
+		if strings.TrimSpace(n) == name {
+			return true
+		}
+	}
+	return false
 }

@@ -22,6 +22,7 @@ type Env struct {
 	Sshd  *Sshd
 	Sink  *Sink
 	Echo  *Echo
+	Src   *Source
 	Start time.Time
 
 	Tunnelkit    string // built binary; "" when it did not build
@@ -64,6 +65,10 @@ func newEnv(ctx context.Context, m Mode, out string) (*Env, error) {
 		e.Close()
 		return nil, err
 	}
+	if e.Src, err = startSource("127.0.0.1:0"); err != nil {
+		e.Close()
+		return nil, err
+	}
 	if e.Sshd, err = startSshd(ctx, dir); err != nil {
 		e.Close()
 		return nil, err
@@ -84,6 +89,9 @@ func (e *Env) Close() {
 	}
 	if e.Echo != nil {
 		e.Echo.Close()
+	}
+	if e.Src != nil {
+		e.Src.Close()
 	}
 	os.RemoveAll(e.Dir)
 }

@@ -7,6 +7,7 @@
 //	go run ./bench                  # full: 3 runs, 1 GiB per native run (~10 min on 2 cores)
 //	BENCH_QUICK=1 go run ./bench    # smoke run: tiny sizes, one run, well under a minute
 //	BENCH_PROFILE=1 go run ./bench  # also CPU and alloc profiles of the relay and native client
+//	BENCH_CASES=direct,relay-dial,idle go run ./bench  # only these cases and figures (idle, heap, wasm)
 //
 // Under CI=true every case must run and pass, or the bench exits non-zero.
 package main
@@ -58,13 +59,19 @@ func run(ctx context.Context, m Mode, out string, w interface{ Write([]byte) (in
 		if ctx.Err() != nil {
 			break
 		}
+		if !selected(c.Name) {
+			continue
+		}
 		rep.Cases = append(rep.Cases, runCase(ctx, e, c))
 	}
 	for _, f := range allFigures() {
 		if ctx.Err() != nil {
 			break
 		}
-		rep.Figures = append(rep.Figures, f(ctx, e)...)
+		if !selected(f.name) {
+			continue
+		}
+		rep.Figures = append(rep.Figures, f.run(ctx, e)...)
 	}
 	if m.Profile && ctx.Err() == nil {
 		rep.Profiles = profiles(ctx, e)
@@ -94,12 +101,18 @@ func allCases() []Case {
 		nativeCase("tunnelkit-R", "tunnelkit ssh -R", "openssh-R", 'R', false),
 		nativeCase("tunnelkit-R-relay", "tunnelkit ssh -R via relay", "openssh-R", 'R', true),
 		proxyCase(),
-		browserCase("browser-L", "browser -L (Chromium)", "openssh-L", 'L'),
-		browserCase("browser-R", "browser -R (Chromium)", "openssh-R", 'R'),
+		browserCase("browser-L", "browser -L (Chromium)", "openssh-L", 'L', false),
+		browserCase("browser-L-down", "browser -L, exit->entry", "openssh-L", 'L', true),
+		browserCase("browser-R", "browser -R (Chromium)", "openssh-R", 'R', false),
 	}
 }
 
 // allFigures are the measurements that are not a throughput/RTT case.
-func allFigures() []func(ctx context.Context, e *Env) []Figure {
-	return []func(ctx context.Context, e *Env) []Figure{idleFigures, heapFigure, wasmFigures}
+func allFigures() []figureSet {
+	return []figureSet{{"idle", idleFigures}, {"heap", heapFigure}, {"wasm", wasmFigures}}
+}
+
+type figureSet struct {
+	name string // for BENCH_CASES
+	run  func(ctx context.Context, e *Env) []Figure
 }

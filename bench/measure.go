@@ -14,9 +14,13 @@ import (
 type Path struct {
 	DialSink func(ctx context.Context) (net.Conn, error)
 	DialEcho func(ctx context.Context) (net.Conn, error)
-	Pids     []int  // roots of the process trees that make up the tunnel (CPU)
-	Chunk    int    // write size; 0: 64 KiB
-	Close    func() // stops what the case started
+	// DialSource, when set, makes throughput a download: bytes flow from
+	// the source at the exit back to the bench at the entry.
+	DialSource func(ctx context.Context) (net.Conn, error)
+	Pids       []int         // roots of the process trees that make up the tunnel (CPU)
+	Chunk      int           // write size; 0: 64 KiB
+	Close      func()        // stops what the case started
+	Diagnose   func() string // optional: what the tunnel's parts said, for a failed run
 }
 
 // runSample is what one run of a case measured.
@@ -32,6 +36,9 @@ type runSample struct {
 func measureThroughput(ctx context.Context, e *Env, p *Path, n int64) (mbps, cpuPerGiB float64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, e.Mode.RunTimeout)
 	defer cancel()
+	if p.DialSource != nil {
+		return measureDownload(ctx, p, n)
+	}
 	e.Sink.Expect(n)
 	c, err := p.DialSink(ctx)
 	if err != nil {
@@ -103,4 +110,24 @@ func measureRTT(ctx context.Context, e *Env, p *Path, rounds int) (p50, p99 floa
 	slices.Sort(times)
 	q := func(f float64) float64 { return float64(times[int(f*float64(len(times)-1))].Nanoseconds()) / 1e3 }
 	return q(0.50), q(0.99), nil
+}
+
+// measureDownload asks the source at the exit for n bytes and times their
+// arrival at the entry.
+func measureDownload(ctx context.Context, p *Path, n int64) (mbps, cpuPerGiB float64, err error) {
+	c, err := p.DialSource(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dialing the source through the tunnel: %w", err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	cpu := newCPUMeter(p.Pids...)
+	cpu.Start()
+	start := time.Now()
+	if err := receivePattern(c, n); err != nil {
+		return 0, 0, err
+	}
+	secs := time.Since(start).Seconds()
+	return float64(n) / 1e6 / secs, cpu.Seconds() / (float64(n) / (1 << 30)), nil
 }

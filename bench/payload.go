@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -240,4 +241,75 @@ func (e *Echo) Close() {
 	}
 	e.mu.Unlock()
 	e.wg.Wait()
+}
+
+// Source is a TCP server that, for each connection, reads an 8-byte
+// big-endian count and writes that many bytes of the pattern: the exit of
+// the download cases, where data flows from the exit back to the entry.
+type Source struct {
+	Echo // same lifecycle: listener, conns, wait group
+}
+
+func startSource(addr string) (*Source, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	s := &Source{Echo{ln: ln, conns: map[net.Conn]struct{}{}}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns[c] = struct{}{}
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				var hdr [8]byte
+				if _, err := io.ReadFull(c, hdr[:]); err == nil {
+					sendPattern(c, int64(binary.BigEndian.Uint64(hdr[:])), 64<<10)
+				}
+				c.Close()
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+			}()
+		}
+	}()
+	return s, nil
+}
+
+// receivePattern asks the source at the far end of c for n bytes and checks them.
+func receivePattern(c net.Conn, n int64) error {
+	var hdr [8]byte
+	binary.BigEndian.PutUint64(hdr[:], uint64(n))
+	if _, err := c.Write(hdr[:]); err != nil {
+		return fmt.Errorf("asking the source for %d bytes: %w", n, err)
+	}
+	buf := make([]byte, 256<<10)
+	var off int64
+	for off < n {
+		k, err := c.Read(buf[:min(int64(len(buf)), n-off)])
+		if k > 0 {
+			p := off % patternLen
+			for done := 0; done < k; {
+				m := min(k-done, patternLen)
+				if !bytes.Equal(buf[done:done+m], pattern[p:p+int64(m)]) {
+					return fmt.Errorf("payload corrupted near byte %d", off+int64(done))
+				}
+				done += m
+				p = (p + int64(m)) % patternLen
+			}
+			off += int64(k)
+		}
+		if err != nil {
+			return fmt.Errorf("receiving after %d of %d bytes: %w", off, n, err)
+		}
+	}
+	return nil
 }

@@ -79,11 +79,26 @@ type Machine struct {
 	Go       string `json:"go"`
 	Commit   string `json:"commit"`
 	FileMax  uint64 `json:"open_files_limit"`
+	Chromium string `json:"chromium,omitempty"`
+	LoadAvg  string `json:"loadavg_start"` // 1, 5, 15 minutes: other work on the machine skews every figure
+	LoadEnd  string `json:"loadavg_end"`
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func newReport(e *Env) *Report {
 	r := &Report{Date: time.Now().UTC(), Mode: e.Mode}
-	r.Machine = Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), FileMax: fileLimit()}
+	r.Machine = Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), FileMax: fileLimit(), LoadAvg: loadAvg(), Chromium: chromiumVersion()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "model name"); ok {
@@ -136,6 +151,7 @@ func ratio(a, b float64) float64 {
 // finish computes ratios to peers and checks the targets.
 func (r *Report) finish(e *Env) {
 	r.Elapsed = time.Since(e.Start).Seconds()
+	r.Machine.LoadEnd = loadAvg()
 	for _, c := range r.Cases {
 		if c.Status != statusOK || c.Peer == "" {
 			continue
@@ -231,6 +247,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\ntunnelkit bench (%s), %s, %d CPUs, %s, %s, commit %s, %.0fs\n",
 		mode, r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Go, r.Machine.Commit, r.Elapsed)
+	fmt.Fprintf(w, "load average %s at start, %s at end; %s\n", r.Machine.LoadAvg, r.Machine.LoadEnd, r.Machine.Chromium)
 	fmt.Fprintf(w, "median [min-max] of %d run(s); throughput %s native, %s browser; %d round trips of 64 B\n\n",
 		r.Mode.Runs, sizeLabel(r.Mode.NativeBytes), sizeLabel(r.Mode.BrowserBytes), r.Mode.RTTRounds)
 
