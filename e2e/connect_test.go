@@ -25,6 +25,9 @@ func TestConnectPassword(t *testing.T) {
 	if got := mustJS[string](t, ctx, `return s.hostKey;`); got != st.SSHD.HostKeyFingerprint {
 		t.Errorf("s.hostKey = %q, want %q", got, st.SSHD.HostKeyFingerprint)
 	}
+	if n := relayStreams(t, st); n != 1 {
+		t.Errorf("relay has %d streams open for one session, want 1", n)
+	}
 	closed := mustJS[string](t, ctx, `
 		await s.close();
 		await s.closed; // resolves after close()
@@ -33,6 +36,7 @@ func TestConnectPassword(t *testing.T) {
 	if !strings.Contains(closed, "closed") {
 		t.Errorf("forward after close: %q, want an error saying the session is closed", closed)
 	}
+	checkNoStreams(t, st)
 }
 
 // TestConnectOnHostKey lets an async onHostKey accept the gateway's key: it

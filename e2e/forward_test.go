@@ -53,6 +53,7 @@ func TestLocalForward(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return !connectable(up) }) {
 		t.Errorf("entry %s still accepts connections after f.close()", up)
 	}
+	checkNoStreams(t, st)
 }
 
 // TestRemoteForward carries 64 MiB each way through a browser -R forward:
@@ -74,6 +75,7 @@ func TestRemoteForward(t *testing.T) {
 		t.Errorf("up.stats() = %+v, want 1 connection and >= %d bytes out", s, transferSize)
 	}
 	mustJS[any](t, ctx, `await up.close(); await down.close(); await s.close();`)
+	checkNoStreams(t, st)
 }
 
 // TestConcurrentConnections runs 50 connections at once through one -L
@@ -119,6 +121,7 @@ func TestConcurrentConnections(t *testing.T) {
 		t.Errorf("onEvent saw %d opened and %d closed connections, want %d each", c.Opened, c.Closed, conns)
 	}
 	mustJS[any](t, ctx, `await s.close();`)
+	checkNoStreams(t, st)
 }
 
 // echoOnce sends size bytes through an echo exit and checks they come back.
@@ -187,6 +190,7 @@ func TestPageGoneFreesPorts(t *testing.T) {
 			if !waitFor(20*time.Second, func() bool { return !connectable(remote) }) {
 				t.Errorf("gateway entry %s still accepts connections after the page went away", remote)
 			}
+			checkNoStreams(t, st)
 		})
 	}
 }

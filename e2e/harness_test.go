@@ -135,6 +135,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	rh := r.Handler()
 	mux.Handle("/v1/", rh)
 	mux.Handle("/healthz", rh)
+	mux.Handle("/metrics", rh)
 	mux.HandleFunc("/tunnelkit.wasm", func(w http.ResponseWriter, req *http.Request) {
 		http.ServeFile(w, req, filepath.Join(dir, "tunnelkit.wasm")) // application/wasm, by extension
 	})
@@ -372,6 +373,40 @@ func connectable(addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// relayStreams returns how many streams the relay has open, from /metrics.
+func relayStreams(t *testing.T, st *stack) int {
+	t.Helper()
+	resp, err := http.Get(st.Server.URL + "/metrics")
+	if err != nil {
+		t.Fatalf("e2e: relay metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("e2e: relay metrics: %v", err)
+	}
+	n := 0.0
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, "tunnelkit_relay_streams_active"); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err == nil {
+				n += v
+			}
+		}
+	}
+	return int(n)
+}
+
+// checkNoStreams checks that the relay's streams all end soon: whatever
+// the page opened, it closed.
+func checkNoStreams(t *testing.T, st *stack) {
+	t.Helper()
+	var n int
+	if !waitFor(10*time.Second, func() bool { n = relayStreams(t, st); return n == 0 }) {
+		t.Errorf("relay still has %d streams open", n)
+	}
 }
 
 // copyN copies exactly n bytes, reporting a short stream as an error.
