@@ -239,3 +239,15 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 func newRawClient(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: dial}}
 }
+
+// startRelayB serves r for a benchmark and returns its ws:// URL.
+func startRelayB(b *testing.B, r *Relay) string {
+	srv := httptest.NewServer(r.Handler())
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.Shutdown(ctx)
+		srv.Close()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
