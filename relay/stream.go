@@ -72,60 +72,69 @@ func (r *Relay) watchIdle(s *stream) {
 }
 
 // copyUp copies client messages to the target. A zero-length binary message
-// half-closes the target connection.
+// half-closes the target connection. The copy buffer is taken per message,
+// so a stream waiting for its client holds none.
 func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomic.Bool, halfClosed func()) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
 	ctx := context.Background()
-	max := r.cfg.MaxMessageSize
 	for {
 		typ, msg, err := ws.Reader(ctx)
 		if err != nil {
-			s.finish(clientGone(err, max))
+			s.finish(clientGone(err, r.cfg.MaxMessageSize))
 			return
 		}
-		if typ == websocket.MessageText {
-			if err := r.readControl(msg, buf); err != nil {
-				s.finish(StatusBadRequest, err.Error())
-				return
-			}
-			continue
+		bp := bufPool.Get().(*[]byte)
+		size, ok := r.copyMessage(s, typ, msg, conn, *bp, done)
+		bufPool.Put(bp)
+		if !ok {
+			return
 		}
-		var size int64
-		for {
-			n, err := msg.Read(buf)
-			if n > 0 {
-				if size += int64(n); size > max {
-					s.finish(websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max))
-					return
-				}
-				if done.Load() {
-					s.finish(StatusBadRequest, "data after half-close")
-					return
-				}
-				s.touch()
-				if _, err := conn.Write(buf[:n]); err != nil {
-					s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
-					return
-				}
-				s.up.Add(int64(n))
-				r.metrics.bytesUp.Add(float64(n))
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				s.finish(clientGone(err, max))
-				return
-			}
-		}
-		if size == 0 && !done.Load() {
+		if typ == websocket.MessageBinary && size == 0 && !done.Load() {
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 				cw.CloseWrite()
 			}
 			done.Store(true)
 			halfClosed()
+		}
+	}
+}
+
+// copyMessage copies one client message to the target (or reads it as a
+// control message) and returns its size; false when it finished the stream.
+func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader, conn net.Conn, buf []byte, done *atomic.Bool) (int64, bool) {
+	if typ == websocket.MessageText {
+		if err := r.readControl(msg, buf); err != nil {
+			s.finish(StatusBadRequest, err.Error())
+			return 0, false
+		}
+		return 0, true
+	}
+	max := r.cfg.MaxMessageSize
+	var size int64
+	for {
+		n, err := msg.Read(buf)
+		if n > 0 {
+			if size += int64(n); size > max {
+				s.finish(websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max))
+				return size, false
+			}
+			if done.Load() {
+				s.finish(StatusBadRequest, "data after half-close")
+				return size, false
+			}
+			s.touch()
+			if _, err := conn.Write(buf[:n]); err != nil {
+				s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
+				return size, false
+			}
+			s.up.Add(int64(n))
+			r.metrics.bytesUp.Add(float64(n))
+		}
+		if err == io.EOF {
+			return size, true
+		}
+		if err != nil {
+			s.finish(clientGone(err, max))
+			return size, false
 		}
 	}
 }
