@@ -77,7 +77,6 @@ type jsTransport struct {
 	opened   chan struct{}
 	closed   chan struct{}
 	closeErr error // set before closed is closed
-	isOpen   bool
 
 	r jsReader // payload of the message being read
 
@@ -107,7 +106,7 @@ func resolveRelayURL(relayURL string) (*url.URL, error) {
 	return base.ResolveReference(ref), nil
 }
 
-func dialTransport(ctx context.Context, u string, protocols []string, _ *Options) (_ transport, err error) {
+func dialTransport(ctx context.Context, u string, protocols []string, _ *Options) (transport, error) {
 	t := &jsTransport{
 		limit:    maxMessage,
 		maxQueue: maxQueued,
@@ -143,12 +142,7 @@ func dialTransport(ctx context.Context, u string, protocols []string, _ *Options
 	}
 }
 
-func (t *jsTransport) handleOpen() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.isOpen = true
-	close(t.opened)
-}
+func (t *jsTransport) handleOpen() { close(t.opened) }
 
 func (t *jsTransport) handleMessage(e js.Value) {
 	data := e.Get("data")
