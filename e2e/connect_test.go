@@ -20,10 +20,18 @@ import (
 func TestConnectPassword(t *testing.T) {
 	st := startStack(t)
 	ctx := newBrowser(t)
-	connectPage(t, ctx, st)
+	ready := openPage(t, ctx, st.PageURL)
+	idle := jsPageState(t, ctx)
+	connected := mustJS[float64](t, ctx, connectJS(st, "")+` return performance.now();`)
+	t.Logf("page load to tunnelkit.ready %.0f ms, to connected %.0f ms", ready, connected)
 
 	if got := mustJS[string](t, ctx, `return s.hostKey;`); got != st.SSHD.HostKeyFingerprint {
 		t.Errorf("s.hostKey = %q, want %q", got, st.SSHD.HostKeyFingerprint)
+	}
+	if ps := jsPageState(t, ctx); ps.Sessions != 1 || ps.Streams != 1 || ps.Goroutines <= idle.Goroutines {
+		t.Errorf("tunnelkit.debug() = %+v while connected (idle: %+v), want 1 session, 1 stream, more goroutines", ps, idle)
+	} else {
+		t.Logf("page goroutines: %d idle, %d connected", idle.Goroutines, ps.Goroutines)
 	}
 	if n := relayStreams(t, st); n != 1 {
 		t.Errorf("relay has %d streams open for one session, want 1", n)
@@ -37,6 +45,7 @@ func TestConnectPassword(t *testing.T) {
 		t.Errorf("forward after close: %q, want an error saying the session is closed", closed)
 	}
 	checkNoStreams(t, st)
+	checkPageIdle(t, ctx, idle)
 }
 
 // TestConnectOnHostKey lets an async onHostKey accept the gateway's key: it
@@ -172,6 +181,7 @@ func TestErrors(t *testing.T) {
 	})
 	ctx := newBrowser(t)
 	openPage(t, ctx, st.PageURL)
+	idle := jsPageState(t, ctx)
 	base := `host: ` + jsString(st.SSHD.Host()) + `, port: ` + fmt.Sprint(st.SSHD.Port()) + `,
 		user: ` + jsString(st.SSHD.PasswordUser) + `, hostKey: ` + jsString(st.SSHD.HostKeyFingerprint) + `,`
 
@@ -216,6 +226,8 @@ func TestErrors(t *testing.T) {
 		check(t, `await s.forward(42);`, "spec")
 	})
 	mustJS[any](t, ctx, `await s.close();`)
+	checkNoStreams(t, st)
+	checkPageIdle(t, ctx, idle) // failed connects and forwards leave nothing behind
 }
 
 // TestToken connects through a relay that requires a token, naming the

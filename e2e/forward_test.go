@@ -86,6 +86,7 @@ func TestConcurrentConnections(t *testing.T) {
 	st := startStack(t)
 	ctx := newBrowser(t)
 	openPage(t, ctx, st.PageURL)
+	idle := jsPageState(t, ctx)
 	mustJS[any](t, ctx, `window.events = [];`+connectJS(st, `onEvent: (ev) => events.push(ev),`))
 	entry := jsForward(t, ctx, "f", "-L 0:"+echo)
 
@@ -122,6 +123,7 @@ func TestConcurrentConnections(t *testing.T) {
 	}
 	mustJS[any](t, ctx, `await s.close();`)
 	checkNoStreams(t, st)
+	checkPageIdle(t, ctx, idle)
 }
 
 // echoOnce sends size bytes through an echo exit and checks they come back.

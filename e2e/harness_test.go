@@ -409,6 +409,31 @@ func checkNoStreams(t *testing.T, st *stack) {
 	}
 }
 
+// pageState is tunnelkit.debug().
+type pageState struct {
+	Goroutines int `json:"goroutines"`
+	Sessions   int `json:"sessions"`
+	Streams    int `json:"streams"`
+}
+
+func jsPageState(t *testing.T, ctx context.Context) pageState {
+	t.Helper()
+	return mustJS[pageState](t, ctx, `return tunnelkit.debug();`)
+}
+
+// checkPageIdle checks that the client in the page returns to idle soon:
+// no session, no relay stream, and no more goroutines than at baseline.
+func checkPageIdle(t *testing.T, ctx context.Context, baseline pageState) {
+	t.Helper()
+	var now pageState
+	if !waitFor(10*time.Second, func() bool {
+		now = jsPageState(t, ctx)
+		return now.Sessions == 0 && now.Streams == 0 && now.Goroutines <= baseline.Goroutines
+	}) {
+		t.Errorf("page client not idle: %+v, baseline %+v", now, baseline)
+	}
+}
+
 // copyN copies exactly n bytes, reporting a short stream as an error.
 func copyN(dst io.Writer, src io.Reader, n int64) error {
 	m, err := io.CopyN(dst, src, n)

@@ -22,6 +22,7 @@
 //	await f.close();
 //	await s.close();                     // resolves once the session has ended
 //	s.closed;                            // resolves after close(), rejects when the connection is lost
+//	tunnelkit.debug();                   // {goroutines, sessions, streams}: for leak checks
 //
 // Every failure rejects with an Error whose message says what failed and
 // why; a refusal by the relay also sets error.code to the relay's close code
@@ -37,6 +38,7 @@
 package main
 
 import (
+	"runtime"
 	"syscall/js"
 )
 
@@ -49,6 +51,22 @@ var (
 	forwardCloseFunc   = js.FuncOf(forwardClose)
 	noopFunc           = js.FuncOf(func(js.Value, []js.Value) any { return nil })
 )
+
+// debugInfo is tunnelkit.debug(): what the client holds right now, for
+// leak checks in tests and for bug reports.
+func debugInfo(js.Value, []js.Value) any {
+	registry.Lock()
+	sessions := len(registry.sessions)
+	registry.Unlock()
+	streams.Lock()
+	open := len(streams.open)
+	streams.Unlock()
+	o := jsObject.New()
+	o.Set("goroutines", runtime.NumGoroutine())
+	o.Set("sessions", sessions)
+	o.Set("streams", open)
+	return o
+}
 
 func main() {
 	// A page that goes away (closed, reloaded, navigated from, frozen in
@@ -65,6 +83,7 @@ func main() {
 		jsGlobal.Set("tunnelkit", tk)
 	}
 	tk.Set("connect", js.FuncOf(connect))
+	tk.Set("debug", js.FuncOf(debugInfo))
 	if tk.Get("ready").Type() != js.TypeObject {
 		tk.Set("ready", jsPromise.Call("resolve"))
 	}
