@@ -18,7 +18,6 @@ const (
 	closeShutdown  = 4503
 	closeTimeout   = 4504
 	closeAbnormal  = 1006 // no close frame: the connection dropped
-	closeNoStatus  = 1005
 	closeGoingAway = 1001
 )
 
@@ -41,6 +40,8 @@ func (e *CloseError) Error() string {
 	switch e.Code {
 	case closeNormal:
 		return "relay closed the stream"
+	case closeGoingAway:
+		return "relay went away"
 	case closeAbnormal:
 		return "relay connection dropped without a close (network error or relay stopped)"
 	case closeTooBig:
