@@ -176,6 +176,9 @@ func TestUIForward(t *testing.T) {
 	if cmd := text(t, ctx, "#forwards li .command"); !strings.Contains(cmd, "-L "+spec) {
 		t.Errorf("forward's command %q lacks -L %s", cmd, spec)
 	}
+	if href := mustJS[string](t, ctx, `const a = document.querySelector("#forwards li .open-link"); return a ? a.href : "";`); href != "http://"+entry+"/" {
+		t.Errorf("open link %q, want http://%s/ (the relay is on this machine)", href, entry)
+	}
 
 	// Move data through the entry socket; keep it flowing while we look.
 	conn, err := net.DialTimeout("tcp", entry, 5*time.Second)

@@ -517,6 +517,15 @@
     return g;
   }
 
+  function relayIsLocal() {
+    try {
+      const h = new URL($("relay").value.trim().replace(/^ws/, "http")).hostname;
+      return h === "localhost" || h === "[::1]" || /^127\./.test(h);
+    } catch (_) {
+      return false;
+    }
+  }
+
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -574,9 +583,12 @@
     };
     const entryCode = el("code", "entry", entry || "(pending)");
     const entryDD = addFact(f.kind === "L" ? "Entry socket (relay host)" : "Entry socket (gateway)", entryCode);
-    if (f.kind === "L" && entry) {
-      const a = el("a", "open-link", "open as http://" + entry + "/");
-      a.href = "http://" + entry + "/";
+    if (f.kind === "L" && entry && relayIsLocal()) {
+      // The entry lives on the relay host: this browser reaches it only when
+      // that is this machine. A wildcard bind is reached on loopback.
+      const url = "http://" + entry.replace(/^0\.0\.0\.0:/, "127.0.0.1:").replace(/^\[::\]:/, "[::1]:") + "/";
+      const a = el("a", "open-link", "open as " + url);
+      a.href = url;
       a.target = "_blank";
       a.rel = "noopener noreferrer";
       entryDD.append(" ", a);
