@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -15,12 +16,12 @@ import (
 
 func init() { commands["proxy"] = runProxy }
 
-const proxyUsage = `usage: tunnelkit proxy --relay URL [--token-file FILE] HOST:PORT
+const proxyUsage = `usage: tunnelkit proxy --relay URL [--token-file FILE] HOST:PORT | HOST PORT
 
 Connects stdin and stdout to HOST:PORT through a tunnelkit relay's dial
 bridge, for OpenSSH's ProxyCommand:
 
-  ssh -o ProxyCommand='tunnelkit proxy --relay wss://relay.example.com %%h:%%p' user@host
+  ssh -o ProxyCommand='tunnelkit proxy --relay wss://relay.example.com %%h %%p' user@host
 
 The token comes from --token-file, else from $TUNNELKIT_TOKEN.
 
@@ -39,9 +40,10 @@ func runProxy(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	target, err := proxyTarget(fs.Args())
+	if err != nil {
 		fs.Usage()
-		return errors.New("want exactly one HOST:PORT")
+		return err
 	}
 	if *relayURL == "" {
 		return errors.New("--relay is required, e.g. --relay wss://relay.example.com")
@@ -51,12 +53,27 @@ func runProxy(ctx context.Context, args []string) error {
 		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, *timeout)
-	conn, err := client.Dial(dctx, *relayURL, fs.Arg(0), &client.Options{Token: token})
+	conn, err := client.Dial(dctx, *relayURL, target, &client.Options{Token: token})
 	cancel()
 	if err != nil {
 		return err
 	}
 	return pipe(ctx, conn.(*client.Conn), os.Stdin, os.Stdout)
+}
+
+// proxyTarget reads HOST:PORT or HOST PORT. An IPv6 host may come without
+// brackets, as ssh's "%h:%p" writes it: the port follows the last colon.
+func proxyTarget(args []string) (string, error) {
+	switch {
+	case len(args) == 2:
+		return net.JoinHostPort(args[0], args[1]), nil
+	case len(args) == 1 && !strings.HasPrefix(args[0], "[") && strings.Count(args[0], ":") > 1:
+		i := strings.LastIndexByte(args[0], ':')
+		return net.JoinHostPort(args[0][:i], args[0][i+1:]), nil
+	case len(args) == 1:
+		return args[0], nil
+	}
+	return "", errors.New("want the target as HOST:PORT or HOST PORT")
 }
 
 // readToken reads the token file, or else $TUNNELKIT_TOKEN.

@@ -199,11 +199,14 @@ func TestProxyRefused(t *testing.T) {
 
 // TestProxyToken runs tunnelkit proxy against an echo service behind a
 // relay that needs a token, from the environment and from a file: stdin
-// EOF half-closes, the echo closes, and the proxy exits.
+// EOF half-closes, the echo closes, and the proxy exits. The target is
+// given in each form ssh's ProxyCommand can write it.
 func TestProxyToken(t *testing.T) {
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
+	echo6 := sshtest.StartEcho(t, "[::1]:0")
+	_, port6, _ := net.SplitHostPort(echo6)
 	const secret = "proxy-test-token-0123456789"
-	relayURL := startProxyRelay(t, relay.Config{Tokens: []relay.Token{{Secret: secret, Allow: []string{echo}}}})
+	relayURL := startProxyRelay(t, relay.Config{Tokens: []relay.Token{{Secret: secret, Allow: []string{echo, echo6}}}})
 	bin := buildProxyBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -218,11 +221,13 @@ func TestProxyToken(t *testing.T) {
 		env  string
 		fail bool
 	}{
-		{"env", nil, "TUNNELKIT_TOKEN=" + secret, false},
-		{"file", []string{"--token-file", tokenFile}, "", false},
-		{"none", nil, "", true},
+		{"env", []string{echo}, "TUNNELKIT_TOKEN=" + secret, false},
+		{"file", []string{"--token-file", tokenFile, echo}, "", false},
+		{"none", []string{echo}, "", true},
+		{"%h %p", []string{"--token-file", tokenFile, "::1", port6}, "", false},
+		{"%h:%p", []string{"--token-file", tokenFile, "::1:" + port6}, "", false},
 	} {
-		cmd := exec.CommandContext(ctx, bin, append(append([]string{"proxy", "--relay", relayURL}, c.args...), echo)...)
+		cmd := exec.CommandContext(ctx, bin, append([]string{"proxy", "--relay", relayURL}, c.args...)...)
 		cmd.Env = append(os.Environ(), "TUNNELKIT_TOKEN=")
 		if c.env != "" {
 			cmd.Env = append(cmd.Env, c.env)
