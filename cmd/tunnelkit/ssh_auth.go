@@ -5,16 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
 
 	"tunnelkit/tunnel"
@@ -25,7 +24,7 @@ type sshAuth struct {
 	signers  []ssh.Signer
 	methods  []ssh.AuthMethod // the agent, then terminal password prompts
 	password string           // from $TUNNELKIT_PASSWORD
-	agent    net.Conn
+	agent    io.Closer
 }
 
 func (a *sshAuth) close() {
@@ -57,13 +56,13 @@ func loadAuth(keyFiles []string, log *slog.Logger) (*sshAuth, error) {
 			log.Warn("skipping default key", "file", file, "err", err)
 		}
 	}
-	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
-		conn, err := net.Dial("unix", sock)
+	if os.Getenv("SSH_AUTH_SOCK") != "" {
+		m, conn, err := tunnel.AgentAuth()
 		if err != nil {
-			log.Warn("cannot reach the SSH agent; going on without it", "SSH_AUTH_SOCK", sock, "err", err)
+			log.Warn("going on without the SSH agent", "err", err)
 		} else {
 			a.agent = conn
-			a.methods = append(a.methods, ssh.PublicKeysCallback(agent.NewClient(conn).Signers))
+			a.methods = append(a.methods, m)
 		}
 	}
 	if a.password == "" && isTerminal() {
