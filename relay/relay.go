@@ -86,7 +86,7 @@ type Relay struct {
 	streams map[*stream]struct{}
 	perIP   map[netip.Prefix]int    // streams per client (IPv6: per /64)
 	pending map[string]*pendingConn // accept id -> accepted TCP conn
-	wg      sync.WaitGroup          // every goroutine the relay owns
+	wg      sync.WaitGroup          // WebSocket handlers; each waits for its own goroutines
 	nextID  uint64
 	listens map[*listenBridge]struct{}
 }
