@@ -13,7 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-func TestAuthPassword(t *testing.T) {
+func TestPasswordAuth(t *testing.T) {
 	g := startGateway(t, nil, nil, nil)
 	cfg := g.config(t)
 	if err := dialErr(t, g, cfg); err != nil {

@@ -153,7 +153,10 @@ func (c *Client) fail(err error) {
 }
 
 func (c *Client) HostKey() string  { return c.hostKey } // "SHA256:..."
-func (c *Client) SSH() *ssh.Client { return c.ssh }     // the underlying connection; use Forward rather than its Listen
+// SSH returns the underlying connection, for sessions and the like. Start
+// remote forwards with Forward, not its Listen: the Client already handles
+// the gateway's forwarded-tcpip channels.
+func (c *Client) SSH() *ssh.Client { return c.ssh }
 func (c *Client) Addr() string     { return c.addr }    // the gateway "host:port"
 
 // Forwards returns the running forwards.
@@ -188,16 +191,13 @@ func (c *Client) Close() error {
 	}
 	// Closing the connection first: the gateway drops its -R listeners
 	// with it, and nothing waits on a reply from a gateway that may be gone.
-	err := c.ssh.Close()
+	c.ssh.Close() // an error here only says the connection was already gone
 	for _, f := range fwds {
 		f.stop(errClientClosed)
 	}
 	c.wg.Wait() // every forward's goroutines too
 	<-c.done
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
+	return nil
 }
 
 // spawn runs fn in a goroutine that Close waits for, unless the connection

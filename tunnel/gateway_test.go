@@ -39,9 +39,10 @@ type testGateway struct {
 	denyForward atomic.Bool // refuse tcpip-forward
 	silent      atomic.Bool // stop answering global requests (a dead gateway)
 	directs     atomic.Int64
+	keepalives  atomic.Int64
 
 	mu    sync.Mutex
-	conns []ssh.Conn
+	conns []net.Conn // raw, registered before the handshake
 }
 
 const (
@@ -145,14 +146,14 @@ func (g *testGateway) serve() {
 }
 
 func (g *testGateway) handle(nc net.Conn) {
+	g.mu.Lock()
+	g.conns = append(g.conns, nc)
+	g.mu.Unlock()
 	sc, chans, reqs, err := ssh.NewServerConn(nc, g.cfg)
 	if err != nil {
 		nc.Close()
 		return
 	}
-	g.mu.Lock()
-	g.conns = append(g.conns, sc)
-	g.mu.Unlock()
 	listeners := map[string]net.Listener{}
 	var lmu sync.Mutex
 	defer func() {
@@ -210,6 +211,9 @@ func (g *testGateway) handle(nc net.Conn) {
 			}
 			req.Reply(ok, nil)
 		default:
+			if req.Type == "keepalive@openssh.com" {
+				g.keepalives.Add(1)
+			}
 			if req.WantReply {
 				req.Reply(false, nil)
 			}

@@ -21,7 +21,7 @@ func dialErr(t *testing.T, g *testGateway, cfg Config) error {
 	return err
 }
 
-func TestHostKeyUnknownRefused(t *testing.T) {
+func TestUnknownHostKeyRefused(t *testing.T) {
 	g := startGateway(t, nil, nil, nil)
 	cfg := g.config(t)
 	cfg.HostKey = HostKeyPolicy{KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts")}

@@ -66,7 +66,7 @@ func (f *Forward) serveLocal(id uint64, conn net.Conn) {
 	defer f.untrack(id)
 	remote := conn.RemoteAddr().String()
 	ctx, cancel := context.WithTimeout(f.ctx, exitDialTimeout)
-	exit, err := f.c.ssh.DialContext(ctx, "tcp", f.spec.ExitAddr())
+	exit, err := f.c.openDirect(ctx, f.spec.ExitHost, f.spec.ExitPort, conn.RemoteAddr())
 	cancel()
 	if err != nil {
 		// Like OpenSSH: reset the entry connection so its peer sees the refusal.
