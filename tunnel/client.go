@@ -152,12 +152,12 @@ func (c *Client) fail(err error) {
 	c.ssh.Close()
 }
 
-func (c *Client) HostKey() string  { return c.hostKey } // "SHA256:..."
+func (c *Client) HostKey() string { return c.hostKey } // "SHA256:..."
 // SSH returns the underlying connection, for sessions and the like. Start
 // remote forwards with Forward, not its Listen: the Client already handles
 // the gateway's forwarded-tcpip channels.
 func (c *Client) SSH() *ssh.Client { return c.ssh }
-func (c *Client) Addr() string     { return c.addr }    // the gateway "host:port"
+func (c *Client) Addr() string     { return c.addr } // the gateway "host:port"
 
 // Forwards returns the running forwards.
 func (c *Client) Forwards() []*Forward {
