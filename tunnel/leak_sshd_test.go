@@ -82,3 +82,56 @@ func mustForward(t *testing.T, c *tunnel.Client, spec string) *tunnel.Forward {
 	}
 	return f
 }
+
+// When the gateway dies, Wait reports it, every forward stops and releases
+// its entry socket, and no goroutine is left behind.
+func TestGatewayDies(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	gw := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: gateway1})
+	exit := sshtest.StartPinger(t, "127.0.0.1:0")
+	leaked := checkNoLeak(t)
+
+	cfg := keyConfig(t, gw)
+	cfg.KeepaliveInterval = 200 * time.Millisecond
+	c, err := tunnel.Dial(ctx, gw.Addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := mustForward(t, c, "-L 0:"+exit)
+	r := mustForward(t, c, "-R 0:"+exit)
+	ping(t, "", l.Entry())
+	open, err := net.Dial("tcp", l.Entry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+
+	gw.Kill()
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("client did not notice the gateway dying")
+	}
+	if err := c.Wait(); err == nil {
+		t.Error("Wait() = nil after the gateway died, want the reason")
+	} else {
+		t.Logf("Wait: %v", err)
+	}
+	for _, f := range []*tunnel.Forward{l, r} {
+		select {
+		case <-f.Done():
+		case <-ctx.Done():
+			t.Fatalf("%s still running after the gateway died", f.Spec())
+		}
+	}
+	if listening(t, l.Entry()) {
+		t.Errorf("entry socket %s still accepting after the gateway died", l.Entry())
+	}
+	open.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := open.Read(make([]byte, 1)); err == nil {
+		t.Error("entry connection still open after the gateway died")
+	}
+	open.Close()
+	c.Close()
+	leaked()
+}

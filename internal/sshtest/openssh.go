@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // StartOpenSSH starts /usr/sbin/sshd on a free port of o.ListenAddr with a
@@ -97,56 +96,6 @@ func or(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// startAndWait starts cmd, waits until s.Addr accepts connections and
-// registers the cleanup that stops the server. It returns an error when the
-// server exits first (typically: port taken) or does not come up in time.
-func startAndWait(t testing.TB, cmd *exec.Cmd, s *Server, name string) error {
-	t.Helper()
-	log, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatalf("sshtest: %v", err)
-	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("%s exited before accepting connections on %s: %v (log: %s)", name, s.Addr, err, s.LogFile)
-		default:
-		}
-		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			<-exited
-			return fmt.Errorf("%s not accepting connections on %s after 10s: %v", name, s.Addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			dumpLog(t, s.LogFile)
-		}
-	})
-	return nil
 }
 
 // dumpLog writes the tail of a server log into the test output.

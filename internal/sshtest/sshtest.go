@@ -47,6 +47,8 @@ type Server struct {
 
 	LogFile string // server log, dumped when the test fails
 	Dir     string // temporary directory holding config, keys and log
+
+	proc *process
 }
 
 // Host returns the host part of Addr.

@@ -121,3 +121,25 @@ func TestServices(t *testing.T) {
 		t.Fatal("seeds 7 and 8 give the same data")
 	}
 }
+
+func TestKill(t *testing.T) {
+	s := sshtest.StartOpenSSH(t, sshtest.Options{})
+	cfg := s.ClientConfig()
+	cfg.Timeout = 10 * time.Second
+	c, err := ssh.Dial("tcp", s.Addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s.Kill()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection still up after Kill")
+	}
+	if _, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
+		t.Fatal("server still accepting after Kill")
+	}
+}
