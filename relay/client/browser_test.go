@@ -141,6 +141,8 @@ func TestBrowser(t *testing.T) {
 		MaxHeapMB                  float64
 		FloodRead                  int64
 		FloodError                 string
+		Leaked                     int
+		Stacks                     string
 		Error                      string
 	}
 	if err := json.Unmarshal([]byte(raw), &res); err != nil {
@@ -157,6 +159,9 @@ func TestBrowser(t *testing.T) {
 	}
 	if !strings.Contains(res.FloodError, "behind") || res.FloodRead > 40<<20 {
 		t.Errorf("page that stopped reading: read %d bytes, then %q; want the stream closed after at most the 32 MiB queue", res.FloodRead, res.FloodError)
+	}
+	if res.Leaked > 0 {
+		t.Errorf("%d goroutines left in the page after every stream closed:\n%s", res.Leaked, res.Stacks)
 	}
 	t.Logf("flood: the page read %d MiB, then: %s", res.FloodRead>>20, res.FloodError)
 	t.Logf("in Chromium: echo %.0f MB/s each way, upload %.0f MB/s, download %.0f MB/s (generating and hashing alone: %.0f MB/s); JS heap peak %.0f MB",

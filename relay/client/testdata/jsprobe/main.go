@@ -17,6 +17,8 @@ import (
 	"hash"
 	"io"
 	"net/url"
+	"runtime"
+	"strings"
 	"sync"
 	"syscall/js"
 	"time"
@@ -36,6 +38,8 @@ type result struct {
 	MaxHeapMB                  float64
 	FloodRead                  int64  // bytes read from the flood before the stream ended
 	FloodError                 string // why it ended
+	Leaked                     int    // goroutines left over after every stream closed
+	Stacks                     string // of all goroutines, when some were left over
 	Error                      string
 }
 
@@ -46,6 +50,12 @@ func main() {
 	var res result
 	stop := sampleHeap(&res.MaxHeapMB)
 	err := run(ctx, q, &res)
+	for i := 0; i < 250; i++ {
+		if res.Leaked, res.Stacks = leftOver(); res.Leaked == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	stop()
 	if err != nil {
 		res.Error = err.Error()
@@ -235,6 +245,21 @@ func sampleHeap(maxMB *float64) (stop func()) {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// leftOver counts the goroutines started by the code under test (not the
+// runtime's event handler, not the heap sampler) and returns their stacks.
+func leftOver() (int, string) {
+	buf := make([]byte, 256<<10)
+	n := 0
+	var stacks []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "\ncreated by ") && !strings.Contains(g, "main.sampleHeap") {
+			n++
+			stacks = append(stacks, g)
+		}
+	}
+	return n, strings.Join(stacks, "\n\n")
 }
 
 func sum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
