@@ -135,3 +135,41 @@ func TestGatewayDies(t *testing.T) {
 	c.Close()
 	leaked()
 }
+
+// A gateway that stops answering (hung, or packets dropped) is declared dead
+// after KeepaliveMax unanswered keepalives, and everything shuts down.
+func TestKeepaliveDetectsHungGateway(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	gw := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: gateway1})
+	exit := sshtest.StartPinger(t, "127.0.0.1:0")
+	leaked := checkNoLeak(t)
+
+	cfg := keyConfig(t, gw)
+	cfg.KeepaliveInterval, cfg.KeepaliveMax = 200*time.Millisecond, 2
+	c, err := tunnel.Dial(ctx, gw.Addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := mustForward(t, c, "-L 0:"+exit)
+	ping(t, "", l.Entry())
+
+	gw.Pause()
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("client did not notice the hung gateway")
+	}
+	if err := c.Wait(); err == nil {
+		t.Error("Wait() = nil after keepalives went unanswered, want the reason")
+	} else {
+		t.Logf("Wait: %v", err)
+	}
+	select {
+	case <-l.Done():
+	case <-ctx.Done():
+		t.Fatal("forward still running")
+	}
+	c.Close()
+	gw.Resume()
+	leaked()
+}

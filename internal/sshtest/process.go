@@ -67,6 +67,7 @@ func startAndWait(t testing.TB, cmd *exec.Cmd, s *Server, name string) error {
 // stop asks the server to exit, and kills it after a grace period.
 // Per-connection processes end with their clients.
 func (p *process) stop() {
+	p.signalAll(syscall.SIGCONT) // in case it was paused
 	p.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-p.exited:
@@ -77,11 +78,33 @@ func (p *process) stop() {
 
 // kill kills the server and every process it forked, and waits for it.
 func (p *process) kill() {
-	for _, pid := range descendants(p.cmd.Process.Pid) {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
-	p.cmd.Process.Kill()
+	p.signalAll(syscall.SIGKILL)
 	<-p.exited
+}
+
+// signalAll signals the processes serving connections, then the server.
+func (p *process) signalAll(sig syscall.Signal) {
+	for _, pid := range descendants(p.cmd.Process.Pid) {
+		syscall.Kill(pid, sig)
+	}
+	p.cmd.Process.Signal(sig)
+}
+
+// Pause stops the server and the processes serving its connections
+// (SIGSTOP): connections stay open but nothing answers, as when a gateway
+// hangs or the network drops packets (for keepalive tests). Resume, or the
+// end of the test, continues them.
+func (s *Server) Pause() {
+	if s.proc != nil {
+		s.proc.signalAll(syscall.SIGSTOP)
+	}
+}
+
+// Resume continues a paused server.
+func (s *Server) Resume() {
+	if s.proc != nil {
+		s.proc.signalAll(syscall.SIGCONT)
+	}
 }
 
 // Kill kills the server at once, with the processes serving its open
