@@ -144,6 +144,26 @@ func TestSSHCommand(t *testing.T) {
 		startTunnelkit(t, bin, nil, append(keyArgs, "--relay", refusing, "-L", "0:"+pinger, gw.User+"@"+gw.Host())...).failsWith(t, "relay", gw.Addr)
 	})
 
+	t.Run("IPv6", func(t *testing.T) {
+		gw6 := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: "::1"})
+		pinger := sshtest.StartPinger(t, "[::1]:0")
+		p := startTunnelkit(t, bin, nil, "-i", gw6.ClientKeyFile, "--known-hosts", gw6.KnownHostsFile, "-p", strconv.Itoa(gw6.Port()),
+			"-L", "[::1]:0:"+pinger, "-R", "[::1]:0:"+pinger, gw6.User+"@[::1]")
+		entries := p.forwardsUp(t, 2)
+		sshPing(t, entries[0])
+		sshPing(t, hostPortOf("::1", portOf(t, entries[1])))
+	})
+
+	t.Run("gateway dies", func(t *testing.T) {
+		gw2 := sshtest.StartOpenSSH(t, sshtest.Options{})
+		pinger := sshtest.StartPinger(t, "127.0.0.1:0")
+		p := startTunnelkit(t, bin, nil, "-i", gw2.ClientKeyFile, "--known-hosts", gw2.KnownHostsFile, "-p", strconv.Itoa(gw2.Port()),
+			"-L", "0:"+pinger, gw2.User+"@"+gw2.Host())
+		sshPing(t, p.forwardsUp(t, 1)[0])
+		gw2.Kill()
+		p.failsWith(t, "connection to gateway", gw2.Addr)
+	})
+
 	t.Run("usage", func(t *testing.T) {
 		startTunnelkit(t, bin, nil, "-L", "nonsense", "root@127.0.0.1").failsWith(t, "nonsense")
 		startTunnelkit(t, bin, nil, "root@127.0.0.1").failsWith(t, "-L or -R")
