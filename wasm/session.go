@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall/js"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -88,8 +89,13 @@ func dial(o *connectOptions) (any, error) {
 		return nil, err
 	}
 
+	// Dial and handshake are bounded like sshd's LoginGraceTime, long
+	// enough for a person to answer onHostKey.
+	hsCtx, hsCancel := context.WithTimeoutCause(ctx, handshakeTimeout,
+		errors.New("no SSH handshake within 2 minutes (is "+o.addr()+" an SSH server?)"))
+	defer hsCancel()
 	relayOpts := &client.Options{Token: o.token}
-	conn, err := client.Dial(ctx, o.relay, o.addr(), relayOpts)
+	conn, err := client.Dial(hsCtx, o.relay, o.addr(), relayOpts)
 	if err != nil {
 		return fail(wrap(what, err))
 	}
@@ -121,7 +127,7 @@ func dial(o *connectOptions) (any, error) {
 	if s.events != nil {
 		cfg.OnEvent = s.events.push
 	}
-	c, err := tunnel.Connect(ctx, newStream(conn), o.addr(), cfg)
+	c, err := tunnel.Connect(hsCtx, newStream(conn), o.addr(), cfg)
 	if err != nil {
 		return fail(wrap(what, err))
 	}
@@ -178,6 +184,8 @@ func (s *session) wait(resolve func(any), reject func(error)) {
 }
 
 var errSessionClosed = errors.New("session is closed")
+
+const handshakeTimeout = 2 * time.Minute
 
 // leavePage ends every session of a page that is going away by closing its
 // relay streams at once (see streams.go).
