@@ -164,6 +164,29 @@ func TestSSHCommand(t *testing.T) {
 		p.failsWith(t, "connection to gateway", gw2.Addr)
 	})
 
+	t.Run("terminal prompts", func(t *testing.T) {
+		pinger := sshtest.StartPinger(t, "127.0.0.1:0")
+		known := filepath.Join(t.TempDir(), "known_hosts")
+		p := startTunnelkitTTY(t, bin, nil, "-i", gw.EncryptedKeyFile, "--known-hosts", known, "-p", strconv.Itoa(gw.Port()), "-L", "0:"+pinger, gw.User+"@"+gw.Host())
+		p.answer(t, "Passphrase for "+gw.EncryptedKeyFile, gw.KeyPassphrase)
+		p.answer(t, gw.HostKeyFingerprint, "yes")
+		sshPing(t, p.forwardsUp(t, 1)[0])
+		if data, err := os.ReadFile(known); err != nil || !bytes.Contains(data, []byte(gw.HostKey.Type())) {
+			t.Errorf("known_hosts after answering yes: %q, %v", data, err)
+		}
+
+		pw := startTunnelkitTTY(t, bin, nil, "--known-hosts", gw.KnownHostsFile, "-p", strconv.Itoa(gw.Port()), "-L", "0:"+pinger, gw.PasswordUser+"@"+gw.Host())
+		pw.answer(t, "Password:", gw.Password)
+		sshPing(t, pw.forwardsUp(t, 1)[0])
+		if strings.Contains(pw.output(), gw.Password) {
+			t.Error("the password was echoed")
+		}
+
+		no := startTunnelkitTTY(t, bin, nil, "-i", gw.ClientKeyFile, "--known-hosts", filepath.Join(t.TempDir(), "kh"), "-p", strconv.Itoa(gw.Port()), "-L", "0:"+pinger, gw.User+"@"+gw.Host())
+		no.answer(t, gw.HostKeyFingerprint, "no")
+		no.failsWith(t, "not accepted")
+	})
+
 	t.Run("usage", func(t *testing.T) {
 		startTunnelkit(t, bin, nil, "-L", "nonsense", "root@127.0.0.1").failsWith(t, "nonsense")
 		startTunnelkit(t, bin, nil, "root@127.0.0.1").failsWith(t, "-L or -R")
@@ -191,6 +214,7 @@ type tunnelkitProc struct {
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	stderr bytes.Buffer
+	stdin  io.WriteCloser // the terminal, for startTunnelkitTTY
 	done   chan struct{}
 	err    error
 }
@@ -214,20 +238,62 @@ func startTunnelkit(t *testing.T, bin string, env []string, args ...string) *tun
 	t.Helper()
 	p := &tunnelkitProc{done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"ssh"}, args...)...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	p.cmd.Stderr = p
+	p.start(t, env, args)
+	return p
+}
+
+// startTunnelkitTTY runs "tunnelkit ssh args..." on a terminal (script(1)
+// makes one); answer writes to it.
+func startTunnelkitTTY(t *testing.T, bin string, env []string, args ...string) *tunnelkitProc {
+	t.Helper()
+	script := sshtest.RequireBinary(t, "script")
+	line := shellQuote(bin) + " ssh"
+	for _, a := range args {
+		line += " " + shellQuote(a)
+	}
+	p := &tunnelkitProc{done: make(chan struct{})}
+	p.cmd = exec.Command(script, "-qefc", line, "/dev/null")
+	p.cmd.Stdout = p
+	in, err := p.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stdin = in
+	p.start(t, env, args)
+	return p
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// start runs the command with a clean environment (an empty HOME, no agent)
+// plus env. It is killed when the test ends.
+func (p *tunnelkitProc) start(t *testing.T, env, args []string) {
+	t.Helper()
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
+		if p.stdin != nil {
+			p.stdin.Close()
+		}
 		p.cmd.Process.Kill()
 		<-p.done
 		if t.Failed() {
 			t.Logf("tunnelkit ssh %s:\n%s", strings.Join(args, " "), p.output())
 		}
 	})
-	return p
+}
+
+// answer waits for prompt on the terminal, then types reply.
+func (p *tunnelkitProc) answer(t *testing.T, prompt, reply string) {
+	t.Helper()
+	p.waitFor(t, func(out string) bool { return strings.Contains(out, prompt) })
+	if _, err := io.WriteString(p.stdin, reply+"\n"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 var forwardUpRE = regexp.MustCompile(`msg="forward up".* entry=(\S+)`)
