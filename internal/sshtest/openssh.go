@@ -12,7 +12,7 @@ import (
 )
 
 // StartOpenSSH starts /usr/sbin/sshd on a free port of o.ListenAddr with a
-// temporary config: key auth for root with a fresh ed25519 client key,
+// temporary config: key auth for root with the test process's ed25519 client key,
 // password and keyboard-interactive auth (through PAM) for TestUser, and the
 // forwarding options of o. The server stops when the test ends.
 func StartOpenSSH(t testing.TB, o Options) *Server {

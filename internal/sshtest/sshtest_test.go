@@ -143,3 +143,14 @@ func TestKill(t *testing.T) {
 		t.Fatal("server still accepting after Kill")
 	}
 }
+
+// Two Dropbear servers share the client key: stopping one keeps the other usable.
+func TestDropbearTwice(t *testing.T) {
+	pinger := sshtest.StartPinger(t, "127.0.0.3:0")
+	a := sshtest.StartDropbear(t, sshtest.Options{})
+	t.Run("first", func(t *testing.T) {
+		b := sshtest.StartDropbear(t, sshtest.Options{})
+		forwardPing(t, b, b.ClientConfig(), pinger)
+	})
+	forwardPing(t, a, a.ClientConfig(), pinger)
+}

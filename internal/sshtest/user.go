@@ -132,12 +132,29 @@ func authorizeTestUserKey(t testing.TB, key []byte) {
 		}
 		return os.Chown(file, uid, gid)
 	}
-	if err := edit(true); err != nil {
-		t.Fatalf("sshtest: authorize key for %s: %v", TestUser, err)
+	// Servers of one test process share the key: the line stays until the
+	// last of them stops.
+	authorizedMu.Lock()
+	defer authorizedMu.Unlock()
+	if authorizedUsers[line] == 0 {
+		if err := edit(true); err != nil {
+			t.Fatalf("sshtest: authorize key for %s: %v", TestUser, err)
+		}
 	}
+	authorizedUsers[line]++
 	t.Cleanup(func() {
+		authorizedMu.Lock()
+		defer authorizedMu.Unlock()
+		if authorizedUsers[line]--; authorizedUsers[line] > 0 {
+			return
+		}
 		if err := edit(false); err != nil {
 			t.Logf("sshtest: remove key from %s: %v", file, err)
 		}
 	})
 }
+
+var (
+	authorizedMu    sync.Mutex
+	authorizedUsers = map[string]int{} // authorized_keys line -> servers using it
+)
