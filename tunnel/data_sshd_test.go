@@ -124,29 +124,32 @@ func TestLargeTransfer(t *testing.T) {
 		t.Error(err)
 	}
 
-	pd, pu := sshtest.FreePort(t, "127.0.0.1"), sshtest.FreePort(t, "127.0.0.1")
-	startOpenSSH(t, gw, "-L", fmt.Sprintf("%d:%s", pd, source), "-L", fmt.Sprintf("%d:%s", pu, hasher))
-	if err := eventually(10*time.Second, func() error {
-		c, err := net.Dial("tcp", hostPort("127.0.0.1", pu))
-		if err == nil {
-			c.Close()
+	// OpenSSH with its default cipher (chacha20-poly1305) and with AES-GCM,
+	// which tunnelkit prefers natively.
+	for _, cipher := range []string{"default", "aes128-gcm@openssh.com"} {
+		pd, pu := sshtest.FreePort(t, "127.0.0.1"), sshtest.FreePort(t, "127.0.0.1")
+		args := []string{"-L", fmt.Sprintf("%d:%s", pd, source), "-L", fmt.Sprintf("%d:%s", pu, hasher)}
+		if cipher != "default" {
+			args = append(args, "-c", cipher)
 		}
-		return err
-	}); err != nil {
-		t.Fatalf("ssh -L did not come up: %v", err)
-	}
-	if err := eventually(10*time.Second, func() error {
-		c, err := net.Dial("tcp", hostPort("127.0.0.1", pd))
-		if err == nil {
-			c.Close()
+		p := startOpenSSH(t, gw, args...)
+		for _, port := range []int{pd, pu} {
+			if err := eventually(10*time.Second, func() error {
+				c, err := net.Dial("tcp", hostPort("127.0.0.1", port))
+				if err == nil {
+					c.Close()
+				}
+				return err
+			}); err != nil {
+				t.Fatalf("ssh -L did not come up: %v", err)
+			}
 		}
-		return err
-	}); err != nil {
-		t.Fatalf("ssh -L did not come up: %v", err)
+		d = receive(t, ctx, hostPort("127.0.0.1", pd), size, downSum)
+		u = send(t, ctx, hostPort("127.0.0.1", pu), size, upSum)
+		t.Logf("OpenSSH ssh -L (cipher %s), %.0f MiB: exit->entry %v (%.0f MiB/s), entry->exit %v (%.0f MiB/s)", cipher, mb, d, mb/d.Seconds(), u, mb/u.Seconds())
+		p.cmd.Process.Kill()
+		<-p.done
 	}
-	d = receive(t, ctx, hostPort("127.0.0.1", pd), size, downSum)
-	u = send(t, ctx, hostPort("127.0.0.1", pu), size, upSum)
-	t.Logf("OpenSSH ssh -L, %.0f MiB: exit->entry %v (%.0f MiB/s), entry->exit %v (%.0f MiB/s)", mb, d, mb/d.Seconds(), u, mb/u.Seconds())
 }
 
 // receive reads everything from a source behind addr and checks it.
