@@ -102,7 +102,8 @@ func serve(t testing.TB, addr string, handle func(net.Conn)) string {
 				if cw, ok := c.(interface{ CloseWrite() error }); ok {
 					cw.CloseWrite()
 				}
-				// Drain briefly-unread input so the close is a FIN, not a reset.
+				// Read what the peer still sends, so that closing with unread
+				// data does not turn the FIN into a reset.
 				io.Copy(io.Discard, c)
 				c.Close()
 				mu.Lock()
