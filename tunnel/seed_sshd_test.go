@@ -72,6 +72,25 @@ func TestSeedL3(t *testing.T) {
 	waitLog(t, gw2.LogFile, fmt.Sprintf("target %s port %d", host3, portOf(t, exit)))
 }
 
+// L3, the other way to chain: the exit of the first -L (through gateway1)
+// is the entry socket of the second (through gateway2).
+func TestSeedL3ExitIsNextEntry(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	gw1 := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: gateway1})
+	gw2 := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: gateway2})
+	exit := sshtest.StartPinger(t, host3+":0")
+	c1 := connect(t, ctx, gw1, keyConfig(t, gw1))
+	c2 := connect(t, ctx, gw2, keyConfig(t, gw2))
+
+	second := forward(t, ctx, c2, fmt.Sprintf("-L %s:0:%s", host2, exit))
+	first := forward(t, ctx, c1, "-L localhost:0:"+second.Entry())
+	ping(t, "", first.Entry())
+	waitLog(t, gw1.LogFile, fmt.Sprintf("target %s port %d", host2, portOf(t, second.Entry())))
+	waitLog(t, gw2.LogFile, fmt.Sprintf("target %s port %d", host3, portOf(t, exit)))
+	waitStats(t, first, 1)
+	waitStats(t, second, 1)
+}
+
 // R1: -R PORT:localhost:4444: the gateway listens on its loopback, the client
 // dials the exit.
 func TestSeedR1(t *testing.T) {
