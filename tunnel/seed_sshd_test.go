@@ -106,6 +106,8 @@ func TestSeedR1(t *testing.T) {
 	}
 	ping(t, "", hostPort("127.0.0.1", port))
 	waitStats(t, f, 1)
+	// Like ssh, a -R without an address asks the gateway for "localhost".
+	waitLog(t, gw.LogFile, fmt.Sprintf("tcpip-forward listen localhost port %d", port))
 }
 
 // R2: -R gateway1:PORT:localhost:4444. Where the gateway binds depends on its
