@@ -150,6 +150,9 @@ func runSSH(ctx context.Context, args []string) error {
 
 	for _, sp := range specs {
 		if _, err := c.Forward(ctx, sp); err != nil {
+			if ctx.Err() != nil {
+				return errors.New("interrupted while setting up forwards")
+			}
 			return fmt.Errorf("forward %s failed, stopping (like ssh's ExitOnForwardFailure): %w", sp, err)
 		}
 	}
