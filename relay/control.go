@@ -18,7 +18,9 @@ type message struct {
 	Addr   string `json:"addr,omitempty"`
 	ID     string `json:"id,omitempty"`
 	Remote string `json:"remote,omitempty"`
-	Max    int64  `json:"max,omitempty"` // the relay's message size limit
+	Max    int64  `json:"max,omitempty"`  // the relay's message size limit
+	Flow   int64  `json:"flow,omitempty"` // open: the flow control window granted
+	N      int64  `json:"n,omitempty"`    // ack: bytes consumed since the last ack
 }
 
 const maxControlMessage = 4096

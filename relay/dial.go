@@ -28,6 +28,9 @@ func (r *Relay) serveDial(w http.ResponseWriter, req *http.Request) {
 	defer r.end(s, ws)
 
 	s.target = req.URL.Query().Get("target")
+	if !r.takeFlow(s, req) {
+		return
+	}
 	h, port, err := resolve.ParseHostPort(s.target)
 	if err == nil && port == 0 {
 		err = errors.New("port 0")
@@ -54,7 +57,7 @@ func (r *Relay) serveDial(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.metrics.dialDuration.Observe(time.Since(start).Seconds())
-	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: s.addr, Max: r.cfg.MaxMessageSize}); err != nil {
+	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: s.addr, Max: r.cfg.MaxMessageSize, Flow: s.window()}); err != nil {
 		conn.Close()
 		s.finish(clientGone(err, 0))
 		return

@@ -31,6 +31,7 @@ type stream struct {
 	last      atomic.Int64 // unix nanoseconds of the last byte either way
 	refusal   string       // metric label when refused
 	dataBound bool         // carries data (dial, accept): drained on shutdown
+	flow      *credit      // nil unless the client opted in to flow control
 }
 
 // finish ends the stream with a close code and reason; the first call wins.

@@ -175,7 +175,7 @@ func (r *Relay) readControlStream(s *stream, ws *websocket.Conn) {
 			s.finish(StatusBadRequest, "no data on a listen control stream")
 			return
 		}
-		if err := r.readControl(msg, *bp); err != nil {
+		if _, err := r.readControl(msg, *bp); err != nil {
 			s.finish(StatusBadRequest, err.Error())
 			return
 		}
@@ -216,6 +216,9 @@ func (r *Relay) serveAccept(w http.ResponseWriter, req *http.Request) {
 		r.refuse(s, "bad_target", StatusBadRequest, err.Error())
 		return
 	}
+	if !r.takeFlow(s, req) {
+		return
+	}
 	pc := r.claim(id, s)
 	if pc == nil {
 		r.refuse(s, "bad_target", StatusBadRequest, fmt.Sprintf("unknown or expired accept id (claim it within %v of the accept message)", r.cfg.AcceptTimeout))
@@ -229,7 +232,7 @@ func (r *Relay) serveAccept(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer lb.removeClaimed(s)
-	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: pc.remote, Max: r.cfg.MaxMessageSize}); err != nil {
+	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: pc.remote, Max: r.cfg.MaxMessageSize, Flow: s.window()}); err != nil {
 		pc.conn.Close()
 		s.finish(clientGone(err, 0))
 		return

@@ -102,7 +102,13 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 // control message) and returns its size; false when it finished the stream.
 func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader, conn net.Conn, buf []byte, done *atomic.Bool) (int64, bool) {
 	if typ == websocket.MessageText {
-		if err := r.readControl(msg, buf); err != nil {
+		// Control messages stay allowed after the client's half-close:
+		// acks keep coming while the relay still sends.
+		m, err := r.readControl(msg, buf)
+		if err == nil && m.Type == "ack" && s.flow != nil {
+			err = s.flow.grant(m.N)
+		}
+		if err != nil {
 			s.finish(StatusBadRequest, err.Error())
 			return 0, false
 		}
@@ -140,7 +146,8 @@ func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader,
 }
 
 // copyDown copies target bytes to the client, one binary message per read.
-// The target's FIN becomes a zero-length message.
+// The target's FIN becomes a zero-length message. With flow control it
+// reads no more than the client's credit, and none while there is none.
 func (r *Relay) copyDown(s *stream, ws *websocket.Conn, conn net.Conn, done *atomic.Bool, halfClosed func()) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -150,9 +157,20 @@ func (r *Relay) copyDown(s *stream, ws *websocket.Conn, conn net.Conn, done *ato
 	}
 	ctx := context.Background()
 	for {
-		n, err := conn.Read(buf)
+		want := len(buf)
+		if s.flow != nil {
+			avail, ok := s.flow.wait(s.ctx)
+			if !ok {
+				return
+			}
+			want = int(min(int64(want), avail))
+		}
+		n, err := conn.Read(buf[:want])
 		if n > 0 {
 			s.touch()
+			if s.flow != nil {
+				s.flow.spend(n)
+			}
 			if err := ws.Write(ctx, websocket.MessageBinary, buf[:n]); err != nil {
 				s.finish(clientGone(err, 0))
 				return
@@ -176,18 +194,16 @@ func (r *Relay) copyDown(s *stream, ws *websocket.Conn, conn net.Conn, done *ato
 	}
 }
 
-// readControl reads a text message on a data stream: a well-formed control
-// message is accepted and, for now, ignored (no client message is defined).
-func (r *Relay) readControl(msg io.Reader, buf []byte) error {
+// readControl reads a text message from the client into buf and parses it.
+func (r *Relay) readControl(msg io.Reader, buf []byte) (message, error) {
 	n, err := io.ReadFull(msg, buf[:maxControlMessage+1])
 	if err != io.ErrUnexpectedEOF && err != io.EOF {
 		if err == nil {
-			return fmt.Errorf("control message over %d bytes", maxControlMessage)
+			return message{}, fmt.Errorf("control message over %d bytes", maxControlMessage)
 		}
-		return err
+		return message{}, err
 	}
-	_, err = parseMessage(buf[:n])
-	return err
+	return parseMessage(buf[:n])
 }
 
 // clientGone turns a WebSocket read or write error into the stream's end.

@@ -1,0 +1,111 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+)
+
+// Credit flow control (PROTOCOL.md, "Flow control"). A browser cannot
+// pause a WebSocket, so a client that opts in with ?flow=WINDOW bounds what
+// the relay sends it: at most WINDOW bytes it has not acknowledged yet.
+// While out of credit the relay does not read the target, so TCP slows the
+// target down instead of the page buffering without bound.
+const (
+	DefaultFlowWindow = 8 << 20
+	minFlowWindow     = 64 << 10
+	maxFlowWindow     = 64 << 20
+)
+
+// credit is what the relay may still send on a stream with flow control.
+type credit struct {
+	window int64
+	avail  atomic.Int64  // window minus bytes sent and not acknowledged
+	wake   chan struct{} // cap 1: an ack arrived
+}
+
+func newCredit(window int64) *credit {
+	c := &credit{window: window, wake: make(chan struct{}, 1)}
+	c.avail.Store(window)
+	return c
+}
+
+// parseFlow reads the flow query parameter: absent is 0 (flow control
+// off); a window out of bounds is clamped into them.
+func parseFlow(req *http.Request) (int64, error) {
+	v := req.URL.Query().Get("flow")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad flow window %q: want a byte count, e.g. flow=%d", truncate(v, 32), DefaultFlowWindow)
+	}
+	return min(max(n, minFlowWindow), maxFlowWindow), nil
+}
+
+// wait blocks until some credit is available and returns it; false when ctx
+// ends first.
+func (c *credit) wait(ctx context.Context) (int64, bool) {
+	for {
+		if n := c.avail.Load(); n > 0 {
+			return n, true
+		}
+		select {
+		case <-c.wake:
+		case <-ctx.Done():
+			return 0, false
+		}
+	}
+}
+
+// spend takes n bytes of credit, before they are sent: an ack for them may
+// come back at once.
+func (c *credit) spend(n int) { c.avail.Add(-int64(n)) }
+
+// grant returns n acknowledged bytes. Acknowledging more than was sent is a
+// protocol error.
+func (c *credit) grant(n int64) error {
+	if n <= 0 {
+		return fmt.Errorf("ack of %d bytes: want a positive count", n)
+	}
+	for {
+		a := c.avail.Load()
+		if n > c.window-a {
+			return fmt.Errorf("ack of %d bytes, but only %d sent and not acknowledged", n, c.window-a)
+		}
+		if c.avail.CompareAndSwap(a, a+n) {
+			break
+		}
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// takeFlow turns flow control on for s when the client asked for it; false
+// when it refused the stream for a malformed request.
+func (r *Relay) takeFlow(s *stream, req *http.Request) bool {
+	window, err := parseFlow(req)
+	if err != nil {
+		r.refuse(s, "bad_request", StatusBadRequest, err.Error())
+		return false
+	}
+	if window > 0 {
+		s.flow = newCredit(window)
+	}
+	return true
+}
+
+// window is what the open message acknowledges: 0 (left out) without flow
+// control.
+func (s *stream) window() int64 {
+	if s.flow == nil {
+		return 0
+	}
+	return s.flow.window
+}

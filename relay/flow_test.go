@@ -1,0 +1,242 @@
+package relay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"tunnelkit/internal/sshtest"
+)
+
+const (
+	flowWindow = 1 << 20
+	flowData   = 16 << 20 // far more than the window and the TCP buffers
+)
+
+// flowReader reads a stream's messages in a goroutine, so the test can
+// watch for silence without cancelling a read (which would close the
+// WebSocket).
+type flowReader struct {
+	msgs chan []byte // binary payloads; closed at the end
+	err  error       // why the stream ended; set before msgs is closed
+}
+
+func readFlow(ctx context.Context, ws *websocket.Conn) *flowReader {
+	fr := &flowReader{msgs: make(chan []byte, 64)}
+	go func() {
+		defer close(fr.msgs)
+		for {
+			typ, b, err := ws.Read(ctx)
+			if err != nil {
+				fr.err = err
+				return
+			}
+			if typ == websocket.MessageBinary {
+				fr.msgs <- b
+			}
+		}
+	}()
+	return fr
+}
+
+// stalled receives until the relay has sent the whole window or nothing
+// came for quiet, and returns the bytes received, hashed into h.
+func (fr *flowReader) stalled(t *testing.T, h io.Writer, quiet time.Duration) int {
+	t.Helper()
+	got := 0
+	for i := 0; i < 10000; i++ {
+		select {
+		case b, ok := <-fr.msgs:
+			if !ok {
+				t.Fatalf("stream ended while waiting for credit after %d bytes: %v", got, fr.err)
+			}
+			got += len(b)
+			h.Write(b)
+			if got > flowWindow+DefaultMaxMessageSize {
+				t.Fatalf("relay sent %d bytes without an ack, window %d", got, flowWindow)
+			}
+		case <-time.After(quiet):
+			return got
+		}
+	}
+	return got
+}
+
+// drain acks as it consumes (every quarter window, as clients do) until the
+// relay's zero-length message, and returns the bytes received.
+func (fr *flowReader) drain(t *testing.T, ctx context.Context, ws *websocket.Conn, h io.Writer, unacked int) int {
+	t.Helper()
+	got := 0
+	for {
+		if unacked >= flowWindow/4 {
+			sendAck(ctx, ws, unacked)
+			unacked = 0
+		}
+		var b []byte
+		var ok bool
+		select {
+		case b, ok = <-fr.msgs:
+		case <-ctx.Done():
+			t.Fatalf("stream stalled after %d more bytes", got)
+		}
+		if !ok {
+			t.Fatalf("stream ended after %d more bytes: %v", got, fr.err)
+		}
+		if len(b) == 0 {
+			return got
+		}
+		got += len(b)
+		unacked += len(b)
+		h.Write(b)
+	}
+}
+
+// sendAck acknowledges n bytes. It may fail once the relay has sent
+// everything and closed: the data arriving is what shows acks work.
+func sendAck(ctx context.Context, ws *websocket.Conn, n int) error {
+	return ws.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"ack","n":%d}`, n))
+}
+
+// flowStream checks one stream with flow control on, whose first message
+// was already read: the relay stops at the window while the client does
+// not ack, keeps the stream open, and sends the rest as acks come back,
+// also after the client's own half-close.
+func flowStream(t *testing.T, ctx context.Context, ws *websocket.Conn, open message) {
+	t.Helper()
+	if open.Type != "open" || open.Flow != flowWindow {
+		t.Fatalf("open = %+v, want flow %d acknowledged", open, flowWindow)
+	}
+	// Half-close first: acks must still be taken after it.
+	if err := ws.Write(ctx, websocket.MessageBinary, nil); err != nil {
+		t.Fatal(err)
+	}
+	fr := readFlow(ctx, ws)
+	h := sha256.New()
+	first := fr.stalled(t, h, 500*time.Millisecond)
+	if first == 0 || first > flowWindow {
+		t.Fatalf("relay sent %d bytes before any ack, want 1..%d", first, flowWindow)
+	}
+	rest := fr.drain(t, ctx, ws, h, first)
+	if n, sum := first+rest, hex.EncodeToString(h.Sum(nil)); n != flowData || sum != sshtest.DataSum(3, flowData) {
+		t.Fatalf("got %d bytes with SHA-256 %s, want %d with %s", n, sum, flowData, sshtest.DataSum(3, flowData))
+	}
+	for range fr.msgs {
+	}
+	if websocket.CloseStatus(fr.err) != websocket.StatusNormalClosure {
+		t.Fatalf("stream ended with %v, want a normal close", fr.err)
+	}
+	t.Logf("relay held at %d bytes (window %d) until acked", first, flowWindow)
+}
+
+func TestFlowDial(t *testing.T) {
+	src := sshtest.StartSource(t, "127.0.0.1:0", flowData, 3)
+	tr := startRelay(t, Config{Allow: []string{src}})
+	ctx := testCtx(t, 60*time.Second)
+	ws := connect(t, ctx, tr.wsURL("/v1/dial?"+url.Values{"target": {src}, "flow": {strconv.Itoa(flowWindow)}}.Encode()), dialOpts{})
+	defer ws.CloseNow()
+	open, err := readMessage(ctx, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flowStream(t, ctx, ws, open)
+}
+
+func TestFlowAccept(t *testing.T) {
+	tr := startRelay(t, Config{AllowListen: []string{"127.0.0.1:*"}})
+	ctx := testCtx(t, 60*time.Second)
+	ctl, bound := openListener(t, ctx, tr, "127.0.0.1:0")
+	defer ctl.CloseNow()
+	tcp, err := net.Dial("tcp", bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	go func() {
+		io.Copy(tcp, io.LimitReader(sshtest.Data(3), flowData))
+		tcp.(*net.TCPConn).CloseWrite()
+	}()
+	m, err := readMessage(ctx, ctl)
+	if err != nil || m.Type != "accept" {
+		t.Fatalf("accept = %+v %v", m, err)
+	}
+	ws := connect(t, ctx, tr.wsURL("/v1/accept?"+url.Values{"id": {m.ID}, "flow": {strconv.Itoa(flowWindow)}}.Encode()), dialOpts{})
+	defer ws.CloseNow()
+	open, err := readMessage(ctx, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flowStream(t, ctx, ws, open)
+}
+
+// TestFlowOff: without ?flow the relay acknowledges none, sends without
+// waiting, and ignores acks.
+func TestFlowOff(t *testing.T) {
+	src := sshtest.StartSource(t, "127.0.0.1:0", flowData, 3)
+	tr := startRelay(t, Config{Allow: []string{src}})
+	ctx := testCtx(t, 60*time.Second)
+	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+src), dialOpts{})
+	defer ws.CloseNow()
+	open, err := readMessage(ctx, ws)
+	if err != nil || open.Type != "open" || open.Flow != 0 {
+		t.Fatalf("open = %+v %v, want no flow", open, err)
+	}
+	if err := sendAck(ctx, ws, 12345); err != nil {
+		t.Fatal(err)
+	}
+	fr := readFlow(ctx, ws)
+	n := 0
+	for b := range fr.msgs {
+		if len(b) == 0 {
+			break
+		}
+		n += len(b)
+	}
+	if n != flowData {
+		t.Fatalf("got %d bytes without acking, want %d (%v)", n, flowData, fr.err)
+	}
+}
+
+func TestFlowViolations(t *testing.T) {
+	src := sshtest.StartSource(t, "127.0.0.1:0", flowData, 3)
+	tr := startRelay(t, Config{Allow: []string{src}})
+	ctx := testCtx(t, 30*time.Second)
+	dial := func(flow string) string {
+		return tr.wsURL("/v1/dial?" + url.Values{"target": {src}, "flow": {flow}}.Encode())
+	}
+	refusedWith(t, ctx, dial("lots"), dialOpts{}, StatusBadRequest, "bad flow window")
+	refusedWith(t, ctx, dial("-1"), dialOpts{}, StatusBadRequest, "bad flow window")
+
+	for _, tc := range []struct{ ack, want string }{
+		{`{"type":"ack","n":0}`, "ack of 0 bytes"},
+		{`{"type":"ack","n":-5}`, "ack of -5 bytes"},
+		{`{"type":"ack","n":99999999}`, "sent and not acknowledged"},
+	} {
+		ws := connect(t, ctx, dial("1"), dialOpts{}) // clamped up to the minimum
+		open, err := readMessage(ctx, ws)
+		if err != nil || open.Flow != minFlowWindow {
+			t.Fatalf("open = %+v %v, want flow %d", open, err, minFlowWindow)
+		}
+		if err := ws.Write(ctx, websocket.MessageText, []byte(tc.ack)); err != nil {
+			t.Fatal(err)
+		}
+		code, reason := expectClose(t, ctx, ws)
+		if code != StatusBadRequest || !strings.Contains(reason, tc.want) {
+			t.Errorf("%s: closed with %d %q, want 4400 with %q", tc.ack, code, reason, tc.want)
+		}
+	}
+	ws := connect(t, ctx, dial(strconv.Itoa(1<<40)), dialOpts{})
+	defer ws.CloseNow()
+	if open, err := readMessage(ctx, ws); err != nil || open.Flow != maxFlowWindow {
+		t.Fatalf("open = %+v %v, want flow clamped to %d", open, err, maxFlowWindow)
+	}
+}
