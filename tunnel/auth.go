@@ -71,11 +71,14 @@ func newAuthPlan(cfg *Config) *authPlan {
 		p.methods = append(p.methods, authMethod{"publickey", desc, ssh.PublicKeys(cfg.Signers...)})
 	}
 	for _, m := range cfg.AuthMethods {
-		if n, ok := m.(namedAuth); ok {
+		switch n := m.(type) {
+		case namedAuth:
 			p.methods = append(p.methods, authMethod{n.name, n.desc, n})
-			continue
+		case ssh.KeyboardInteractiveChallenge:
+			p.methods = append(p.methods, authMethod{"keyboard-interactive", "keyboard-interactive", n})
+		default:
+			p.methods = append(p.methods, authMethod{"", "", m})
 		}
-		p.methods = append(p.methods, authMethod{"", "", m})
 	}
 	if cfg.Password != "" {
 		pw := cfg.Password

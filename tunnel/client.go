@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -123,7 +124,7 @@ func (c *Client) waitConn() {
 	}
 	c.ended = true
 	connErr := c.err
-	fwds := c.forwards
+	fwds := slices.Clone(c.forwards)
 	c.mu.Unlock()
 	if connErr != nil {
 		c.log.Warn("disconnected", "err", connErr)
@@ -183,7 +184,7 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	already := c.closed
 	c.closed = true
-	fwds := c.forwards
+	fwds := slices.Clone(c.forwards)
 	c.mu.Unlock()
 	if already {
 		<-c.done
