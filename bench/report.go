@@ -206,6 +206,7 @@ func (r *Report) finish(e *Env) {
 
 	caseRatio("tunnelkit ssh -L via relay / OpenSSH -L (MB/s)", "tunnelkit-L-relay", "openssh-L", mbps, ">=", 0.8)
 	caseRatio("browser -L / OpenSSH -L (MB/s)", "browser-L", "openssh-L", mbps, ">=", 0.2)
+	caseRatio("browser -L exit->entry / OpenSSH -L (MB/s)", "browser-L-down", "openssh-L", mbps, ">=", 0.2)
 
 	figTarget := func(label, name string, scale float64, op string, limit float64, unit string) {
 		t := Target{Label: label, Op: op, Limit: limit, Unit: unit}
