@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,8 +32,10 @@ WebAssembly.instantiateStreaming(fetch("probe.wasm"), go.importObject).then(r =>
 
 // TestBrowser runs testdata/jsprobe in headless Chromium: the js build of
 // this package, with the page's server as the relay, carries 64 MiB each
-// way, half-closes, reports a refusal, serves a listen bridge, and bounds
-// what it queues for a reader that stopped reading.
+// way, half-closes, reports a refusal, serves a listen bridge, and with
+// flow control keeps a stream whose reader paused open, the relay sending
+// no more than the window meanwhile, and delivers all of it once the
+// reader resumes.
 func TestBrowser(t *testing.T) {
 	chromium := sshtest.RequireBinary(t, "chromium")
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
@@ -48,7 +51,7 @@ func TestBrowser(t *testing.T) {
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	hasher := sshtest.StartHasher(t, "127.0.0.1:0")
 	source := sshtest.StartSource(t, "127.0.0.1:0", bigSize, 9)
-	flood, flooded := startFlood(t)
+	flood := sshtest.StartSource(t, "127.0.0.1:0", floodSize, 11)
 	r, err := relay.New(relay.Config{Allow: []string{echo, hasher, source, flood}, AllowListen: []string{"127.0.0.1:*"}})
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +60,7 @@ func TestBrowser(t *testing.T) {
 	// default relay ("") must keep the prefix.
 	mux := http.NewServeMux()
 	mux.Handle("/tk/v1/", http.StripPrefix("/tk", r.Handler()))
+	mux.Handle("/tk/metrics", http.StripPrefix("/tk", r.Handler()))
 	mux.HandleFunc("/tk/{$}", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, probePage) })
 	mux.HandleFunc("/tk/wasm_exec.js", func(w http.ResponseWriter, req *http.Request) {
 		http.ServeFile(w, req, filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"))
@@ -113,15 +117,25 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
-	// The page reads nothing from the flood until the relay has sent it
-	// more than the page may queue; then it must find the stream closed.
+	// The page reads nothing from the flood until the relay has stopped
+	// sending: then the relay must have sent at most the flow window, and
+	// the stream must still be open to deliver the rest.
 	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`globalThis.probeFloodReady || !!globalThis.probeResult`, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
 		t.Fatalf("wait for the probe's flood stream: %v", err)
 	}
-	select {
-	case <-flooded:
-	case <-ctx.Done():
-		t.Fatal("the flood service never sent 64 MiB nor saw its connection closed")
+	sentPaused := waitStill(t, ctx, srv.URL+"/tk/metrics")
+	heapPaused, err := chromedp.Run(bctx, chromedp.Evaluate[float64](`performance.memory ? performance.memory.usedJSHeapSize / 1e6 : 0`))
+	if err != nil {
+		t.Fatalf("read the page's JS heap: %v", err)
+	}
+	// Before the flood the relay sent the page only the listen echo.
+	if sentPaused > flowWindow+maxMessage+1024 {
+		t.Errorf("relay sent %d bytes to a page that read nothing, want at most the %d flow window (and one message)", sentPaused, flowWindow)
+	}
+	// What the relay sent is queued in the page as ArrayBuffers, which the
+	// JS heap counts: it must stay near the window, not grow with the data.
+	if heapPaused > maxPausedHeapMB {
+		t.Errorf("JS heap of the paused page: %.0f MB, want under %d MB", heapPaused, maxPausedHeapMB)
 	}
 	if _, err := chromedp.Run(bctx, chromedp.Evaluate[any](`globalThis.probeFloodGo = true`)); err != nil {
 		t.Fatalf("release the probe's flood reader: %v", err)
@@ -140,6 +154,7 @@ func TestBrowser(t *testing.T) {
 		RefusedReason              string
 		MaxHeapMB                  float64
 		FloodRead                  int64
+		FloodSum                   string
 		FloodError                 string
 		Leaked                     int
 		Stacks                     string
@@ -157,52 +172,74 @@ func TestBrowser(t *testing.T) {
 	if res.RefusedCode != 4403 || !strings.Contains(res.RefusedReason, refused) {
 		t.Errorf("refusal in the page: %d %q, want 4403 naming %s", res.RefusedCode, res.RefusedReason, refused)
 	}
-	if !strings.Contains(res.FloodError, "behind") || res.FloodRead > 40<<20 {
-		t.Errorf("page that stopped reading: read %d bytes, then %q; want the stream closed after at most the 32 MiB queue", res.FloodRead, res.FloodError)
+	if res.FloodError != "" || res.FloodRead != floodSize || res.FloodSum != sshtest.DataSum(11, floodSize) {
+		t.Errorf("page that paused reading: read %d bytes with SHA-256 %s, then %q; want all %d with %s and no error", res.FloodRead, res.FloodSum, res.FloodError, floodSize, sshtest.DataSum(11, floodSize))
 	}
+
 	if res.Leaked > 0 {
 		t.Errorf("%d goroutines left in the page after every stream closed:\n%s", res.Leaked, res.Stacks)
 	}
-	t.Logf("flood: the page read %d MiB, then: %s", res.FloodRead>>20, res.FloodError)
+	t.Logf("flood: relay sent %d KiB to the paused page (window %d KiB; JS heap %.0f MB), then all %d MiB once it read", sentPaused>>10, flowWindow>>10, heapPaused, res.FloodRead>>20)
 	t.Logf("in Chromium: echo %.0f MB/s each way, upload %.0f MB/s, download %.0f MB/s (generating and hashing alone: %.0f MB/s); JS heap peak %.0f MB",
 		res.EchoMBps, res.UpMBps, res.DownMBps, res.HashMBps, res.MaxHeapMB)
 }
 
-// startFlood starts a TCP service sending 128 MiB to one connection; the
-// channel closes once it has sent 64 MiB or its connection failed.
-func startFlood(t *testing.T) (string, <-chan struct{}) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+const (
+	floodSize  = 48 << 20 // far more than the window and TCP's buffers
+	flowWindow = 8 << 20  // what conn_js.go asks for
+	maxMessage = 1 << 20
+	// maxPausedHeapMB bounds the paused page's JS heap: the window plus
+	// what the page uses anyway (about 2 MB). Without flow control the
+	// queue grew to 32 MiB and the heap past 35 MB.
+	maxPausedHeapMB = 24
+)
+
+// waitStill polls the relay's bytes sent to clients until they stop
+// growing for a second (at most 60 tries, 30 s) and returns them.
+func waitStill(t *testing.T, ctx context.Context, metricsURL string) int64 {
+	t.Helper()
+	last, still := int64(-1), 0
+	for i := 0; i < 60 && still < 2; i++ {
+		n := bytesDown(t, ctx, metricsURL)
+		if n == last {
+			still++
+		} else {
+			still = 0
+		}
+		last = n
+		select {
+		case <-ctx.Done():
+			t.Fatal("relay never stopped sending to the paused page")
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	flooded := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := l.Accept()
-		if err != nil {
-			close(flooded)
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 1<<20)
-		signalled := false
-		for sent := 0; sent < 128<<20; sent += len(buf) {
-			if sent >= 64<<20 && !signalled {
-				close(flooded)
-				signalled = true
+	if still < 2 {
+		t.Fatalf("relay was still sending to the paused page after 30 s (%d bytes)", last)
+	}
+	return last
+}
+
+// bytesDown reads tunnelkit_relay_bytes_total{direction="down"}.
+func bytesDown(t *testing.T, ctx context.Context, metricsURL string) int64 {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", metricsURL, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("read relay metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read relay metrics: %v", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, `tunnelkit_relay_bytes_total{direction="down"} `); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("relay metrics line %q: %v", line, err)
 			}
-			if _, err := c.Write(buf); err != nil {
-				break
-			}
+			return int64(f)
 		}
-		if !signalled {
-			close(flooded)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-	})
-	return l.Addr().String(), flooded
+	}
+	return 0
 }

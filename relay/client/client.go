@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -49,7 +50,8 @@ type control struct {
 	Addr   string `json:"addr,omitempty"`
 	ID     string `json:"id,omitempty"`
 	Remote string `json:"remote,omitempty"`
-	Max    int64  `json:"max,omitempty"` // the relay's message size limit
+	Max    int64  `json:"max,omitempty"`  // the relay's message size limit
+	Flow   int64  `json:"flow,omitempty"` // open: the flow control window granted
 }
 
 // Dial connects to target ("HOST:PORT") through the relay's dial bridge.
@@ -74,6 +76,11 @@ func Dial(ctx context.Context, relayURL, target string, o *Options) (net.Conn, e
 func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o *Options) (transport, control, error) {
 	if o == nil {
 		o = &Options{}
+	}
+	if flowWindow > 0 && endpoint != "listen" {
+		// Only where the transport cannot push back on the relay (the
+		// browser); a relay too old to know flow control ignores it.
+		q.Set("flow", strconv.Itoa(flowWindow))
 	}
 	u, err := endpointURL(relayURL, endpoint, q)
 	if err != nil {
@@ -100,6 +107,9 @@ func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o 
 		return nil, control{}, err
 	}
 	t.setReadLimit(max(m.Max, maxMessage))
+	if m.Flow > 0 {
+		t.setFlow(m.Flow)
+	}
 	return t, m, nil
 }
 

@@ -91,6 +91,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		n, err := c.payload.Read(p)
 		if n > 0 {
 			c.fresh = false
+			c.t.consumed(n)
 		}
 		switch {
 		case err == io.EOF:

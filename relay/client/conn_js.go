@@ -15,6 +15,11 @@ package client
 // This transport copies writes through one reused Uint8Array, blocks writes
 // while bufferedAmount is over highWater, bounds the receive queue and
 // delivers every queued message before the close that followed it.
+//
+// A WebSocket has no read backpressure either: the page cannot tell the
+// relay to slow down. So data streams ask the relay for credit flow control
+// (PROTOCOL.md): it sends at most flowWindow bytes the page has not
+// consumed, and the page acknowledges bytes as Read hands them out.
 
 import (
 	"context"
@@ -24,6 +29,7 @@ import (
 	"net"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,10 +44,13 @@ const (
 	// drainPoll is how often a blocked writer looks at bufferedAmount.
 	drainPoll = time.Millisecond
 	// maxQueued bounds received bytes not read yet (or two messages at
-	// the relay's limit, if more). The browser cannot pause a WebSocket,
-	// so a reader that falls this far behind loses the stream rather than
-	// the page its memory.
+	// the relay's limit, if more). With flow control the relay never sends
+	// that much; without (a relay too old for it) a reader that falls this
+	// far behind loses the stream rather than the page its memory.
 	maxQueued = 32 << 20
+	// flowWindow is the flow control window asked of the relay: large
+	// enough to keep a fast link busy, small enough to hold per stream.
+	flowWindow = 8 << 20
 	// gcEvery: each received message is a JavaScript ArrayBuffer that Go's
 	// js.Value keeps alive until Go's GC finalizes it. Copying into reused
 	// buffers barely grows Go's heap, so GC would rarely run: collect
@@ -77,6 +86,11 @@ type jsTransport struct {
 	opened   chan struct{}
 	closed   chan struct{}
 	closeErr error // set before closed is closed
+
+	window  int // flow control window granted by the relay; 0: off
+	unacked int // data bytes received and not acknowledged yet
+	unsent  int // of those, consumed by the reader: the next ack
+	ackBuf  []byte
 
 	r jsReader // payload of the message being read
 
@@ -159,9 +173,15 @@ func (t *jsTransport) handleMessage(e js.Value) {
 	if t.closeErr != nil {
 		return
 	}
+	if !m.data.IsUndefined() {
+		t.unacked += m.size // counted from the start: data may beat setFlow
+	}
 	switch {
 	case m.size > t.limit:
 		t.failLocked(closeTooBig, fmt.Sprintf("message of %d bytes over the %d limit", m.size, t.limit))
+		return
+	case t.window > 0 && t.unacked > t.window:
+		t.failLocked(closeProtocol, fmt.Sprintf("relay sent %d bytes unacknowledged, over the %d flow window", t.unacked, t.window))
 		return
 	case t.queued+m.size > t.maxQueue:
 		t.failLocked(closeLimit, fmt.Sprintf("page fell %d MiB behind reading the stream", t.maxQueue>>20))
@@ -340,6 +360,36 @@ func (t *jsTransport) setReadLimit(n int64) {
 	t.limit = int(n)
 	t.maxQueue = max(maxQueued, 2*t.limit)
 	t.mu.Unlock()
+}
+
+func (t *jsTransport) setFlow(window int64) {
+	t.mu.Lock()
+	t.window = int(window)
+	t.mu.Unlock()
+}
+
+// consumed acknowledges consumed bytes once they add up to a quarter of the
+// window: few acks, and the relay never runs dry while the reader keeps up.
+// The ack is sent at once, not behind a writer waiting for bufferedAmount
+// to drain: that writer may be waiting for this very reader.
+func (t *jsTransport) consumed(n int) {
+	t.mu.Lock()
+	if t.window == 0 || t.closeErr != nil {
+		t.mu.Unlock()
+		return
+	}
+	t.unsent += n
+	if t.unsent < t.window/4 {
+		t.mu.Unlock()
+		return
+	}
+	t.ackBuf = strconv.AppendInt(append(t.ackBuf[:0], `{"type":"ack","n":`...), int64(t.unsent), 10)
+	t.ackBuf = append(t.ackBuf, '}')
+	t.unacked -= t.unsent
+	t.unsent = 0
+	ack := string(t.ackBuf)
+	t.mu.Unlock()
+	catch(func() { t.ws.Call("send", ack) }) // a failure shows as the close that follows
 }
 
 func (t *jsTransport) subprotocol() string { return t.ws.Get("protocol").String() }

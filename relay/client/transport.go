@@ -24,5 +24,12 @@ type transport interface {
 	// setReadLimit sets the largest message accepted (maxMessage until set).
 	setReadLimit(n int64)
 
+	// setFlow turns on flow control with the window the relay granted.
+	setFlow(window int64)
+
+	// consumed tells the transport that n payload bytes were handed to
+	// the reader; with flow control on, it acknowledges them to the relay.
+	consumed(n int)
+
 	subprotocol() string
 }

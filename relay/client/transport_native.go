@@ -101,6 +101,14 @@ func (t *wsTransport) close(code int, reason string) error {
 
 func (t *wsTransport) setReadLimit(n int64) { t.c.SetReadLimit(n) }
 
+// flowWindow is 0: natively TCP already pushes back on the relay when the
+// reader is slow, and an ack written here could wait behind a blocked data
+// write.
+const flowWindow = 0
+
+func (t *wsTransport) setFlow(int64) {}
+func (t *wsTransport) consumed(int)  {}
+
 func (t *wsTransport) subprotocol() string { return t.c.Subprotocol() }
 
 // closeErr turns a received close into a *CloseError.

@@ -36,8 +36,9 @@ type result struct {
 	RefusedCode                int
 	RefusedReason              string
 	MaxHeapMB                  float64
-	FloodRead                  int64  // bytes read from the flood before the stream ended
-	FloodError                 string // why it ended
+	FloodRead                  int64  // bytes read from the flood
+	FloodSum                   string // their SHA-256
+	FloodError                 string // why the stream ended, if not at the end
 	Leaked                     int    // goroutines left over after every stream closed
 	Stacks                     string // of all goroutines, when some were left over
 	Error                      string
@@ -115,8 +116,8 @@ func listen(ctx context.Context) error {
 	return c.(*client.Conn).CloseWrite()
 }
 
-// flood dials a service that sends far more than the page's receive
-// queue holds, reads nothing until the test says the relay has sent enough
+// flood dials a service that sends far more than the flow window, reads
+// nothing until the test says the relay has stopped sending
 // (probeFloodGo), then reads until the stream ends.
 func flood(ctx context.Context, target string, res *result) error {
 	c, err := client.Dial(ctx, "", target, nil)
@@ -132,7 +133,9 @@ func flood(ctx context.Context, target string, res *result) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	res.FloodRead, err = io.Copy(io.Discard, c)
+	h := sha256.New()
+	res.FloodRead, err = io.Copy(h, c)
+	res.FloodSum = sum(h)
 	if err != nil {
 		res.FloodError = err.Error()
 	}
