@@ -134,19 +134,32 @@ func answerWith(password string) ssh.KeyboardInteractiveChallenge {
 	}
 }
 
-// authError explains a failed authentication: what was tried, what the
-// gateway accepts, what to do.
-func (p *authPlan) authError(addr, user string, err error) error {
+// AuthError is a failed authentication: what was tried, what the gateway
+// accepts.
+type AuthError struct {
+	User, Addr string
+	Tried      []string // methods tried, e.g. "publickey (2 keys)", "password"
+	Accepted   []string // methods the gateway accepts
+	Err        error
+}
+
+func (e *AuthError) Error() string {
 	tried := "nothing (no password, key or agent given)"
-	if len(p.tried) > 0 {
-		tried = strings.Join(p.tried, ", ")
+	if len(e.Tried) > 0 {
+		tried = strings.Join(e.Tried, ", ")
 	}
-	accepts := strings.Join(p.allowed, ", ")
+	accepts := strings.Join(e.Accepted, ", ")
 	if accepts == "" {
 		accepts = "no method"
 	}
-	return fmt.Errorf("authentication as %q to gateway %s failed: tried %s; the gateway accepts %s: check the user name, the password or key (and its passphrase), or that the key is in the user's authorized_keys: %w",
-		user, addr, tried, accepts, err)
+	return fmt.Sprintf("authentication as %q to gateway %s failed: tried %s; the gateway accepts %s: check the user name, the password or key (and its passphrase), or that the key is in the user's authorized_keys: %v",
+		e.User, e.Addr, tried, accepts, e.Err)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+func (p *authPlan) authError(addr, user string, err error) error {
+	return &AuthError{User: user, Addr: addr, Tried: p.tried, Accepted: p.allowed, Err: err}
 }
 
 func isAuthFailure(err error) bool {
