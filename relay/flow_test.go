@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -239,4 +240,60 @@ func TestFlowViolations(t *testing.T) {
 	if open, err := readMessage(ctx, ws); err != nil || open.Flow != maxFlowWindow {
 		t.Fatalf("open = %+v %v, want flow clamped to %d", open, err, maxFlowWindow)
 	}
+}
+
+// TestFlowWaitEnds: a stream waiting for credit still ends by idle timeout,
+// by the client's close and by shutdown, and leaves no goroutine behind.
+func TestFlowWaitEnds(t *testing.T) {
+	src := sshtest.StartSource(t, "127.0.0.1:0", flowData, 3)
+	ctx := testCtx(t, 30*time.Second)
+	dial := func(tr *testRelay) *websocket.Conn {
+		ws := connect(t, ctx, tr.wsURL("/v1/dial?"+url.Values{"target": {src}, "flow": {strconv.Itoa(minFlowWindow)}}.Encode()), dialOpts{})
+		if open, err := readMessage(ctx, ws); err != nil || open.Flow != minFlowWindow {
+			t.Fatalf("open = %+v %v", open, err)
+		}
+		return ws
+	}
+	// waitCredit reads the whole window: the relay now waits for an ack.
+	waitCredit := func(ws *websocket.Conn) {
+		for got := 0; got < minFlowWindow; {
+			_, b, err := ws.Read(ctx)
+			if err != nil {
+				t.Fatalf("stream ended after %d bytes: %v", got, err)
+			}
+			got += len(b)
+		}
+	}
+
+	idle := startRelay(t, Config{Allow: []string{src}, IdleTimeout: 300 * time.Millisecond})
+	ws := dial(idle)
+	waitCredit(ws)
+	if code, reason := expectClose(t, ctx, ws); code != StatusIdle {
+		t.Errorf("paused stream closed with %d %q, want 4408 after the idle timeout", code, reason)
+	}
+
+	tr := startRelay(t, Config{Allow: []string{src}})
+	ws = dial(tr)
+	waitCredit(ws)
+	ws.Close(websocket.StatusNormalClosure, "")
+	ws = dial(tr)
+	waitCredit(ws)
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		tr.Shutdown(sctx)
+	}()
+	if code, reason := expectClose(t, ctx, ws); code != StatusShuttingDown {
+		t.Errorf("paused stream closed with %d %q on shutdown, want 4503", code, reason)
+	}
+
+	var stacks string
+	for i := 0; i < 300; i++ {
+		buf := make([]byte, 1<<20)
+		if stacks = string(buf[:runtime.Stack(buf, true)]); !relayFrame.MatchString(stacks) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("relay goroutines left after its streams ended:\n%s", stacks)
 }
