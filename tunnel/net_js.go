@@ -6,6 +6,11 @@ import (
 	"net"
 )
 
+// copyBufSize is the per-direction buffer of a forwarded connection: small
+// in the browser, where memory is tight and a WebSocket message is at most
+// 32 KiB by default anyway.
+const copyBufSize = 32 << 10
+
 // Dial is not available in the browser: there is no TCP. Open a conn through
 // the relay's dial bridge and pass it to Connect.
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {

@@ -8,6 +8,11 @@ import (
 	"net"
 )
 
+// copyBufSize is the per-direction buffer of a forwarded connection. Larger
+// reads from the entry socket mean fewer syscalls: on loopback 128 KiB moved
+// -L uploads noticeably faster than 32 KiB.
+const copyBufSize = 128 << 10
+
 // Dial dials the gateway at addr ("host:port"; port 22 when left out) over
 // TCP and calls Connect.
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {

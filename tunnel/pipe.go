@@ -7,10 +7,6 @@ import (
 	"sync/atomic"
 )
 
-// copyBufSize matches the SSH channel's maximum packet size, so one read
-// from a channel fills at most one buffer.
-const copyBufSize = 32 << 10
-
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
 type closeWriter interface{ CloseWrite() error }

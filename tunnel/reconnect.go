@@ -22,8 +22,8 @@ func Reconnect(ctx context.Context, connect func(context.Context) (*Client, erro
 		log = slog.Default()
 	}
 	const minDelay, maxDelay = time.Second, 30 * time.Second
-	delay := minDelay
-	for connected := false; ; {
+	delay, connected := minDelay, false
+	for {
 		c, err := connect(ctx)
 		if err == nil {
 			var fwds []*Forward
