@@ -9,4 +9,25 @@
 // gateway (the host running sshd). For -L the client owns the entry socket
 // and the gateway dials the exit; for -R the gateway owns the entry socket
 // and the client dials the exit.
+//
+// The pieces:
+//
+//   - Connect runs the handshake over a conn (Dial does TCP first, natively).
+//     Authentication tries keys, Config.AuthMethods (AgentAuth, natively),
+//     keyboard-interactive and password in that order; an *AuthError says
+//     what was tried and what the gateway accepts.
+//   - HostKeyPolicy fails closed. A refused key is a *HostKeyError carrying
+//     the offered fingerprint; a changed key is always refused.
+//   - ParseSpec and ParseForward read OpenSSH's -L/-R syntax; Spec.String is
+//     canonical and Spec.Command gives the equivalent ssh command line.
+//   - Client.Forward starts a forward; a forward that cannot be set up is an
+//     error. Stats count live, Config.OnEvent and the slog logger report
+//     each forward and connection. Half-closes pass through in both
+//     directions.
+//   - Keepalives (keepalive@openssh.com) end a connection whose gateway
+//     stopped answering; Reconnect dials again and restores the forwards.
+//
+// Close waits for every goroutine the Client started. Config.OnEvent runs
+// synchronously on the forward's goroutines: it must not block, nor call
+// Close.
 package tunnel
