@@ -191,6 +191,22 @@ func TestRemoteForward(t *testing.T) {
 	})
 }
 
+// Gateways differ in the address they name in forwarded-tcpip: a forward
+// is still found by its port.
+func TestRemoteForwardOtherAddress(t *testing.T) {
+	g := startGateway(t, nil, nil, nil)
+	g.echoAddr.Store("127.0.0.1")
+	exit := echoServer(t)
+	c := g.connect(t, g.config(t))
+	f, err := c.Forward(testCtx(t), mustSpec(t, "-R 0:"+exit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := roundTrip(t, fmt.Sprintf("127.0.0.1:%d", portOf(t, f.Entry())), "hi"); got != "hi" {
+		t.Fatalf("echo = %q", got)
+	}
+}
+
 func TestRemoteForwardDenied(t *testing.T) {
 	g := startGateway(t, nil, nil, nil)
 	g.denyForward.Store(true)

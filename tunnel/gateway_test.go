@@ -39,6 +39,7 @@ type testGateway struct {
 	denyForward atomic.Bool // refuse tcpip-forward
 	silent      atomic.Bool // stop answering global requests (a dead gateway)
 	directs     atomic.Int64
+	echoAddr    atomic.Value // string: address to name in forwarded-tcpip instead of the requested one
 	keepalives  atomic.Int64
 
 	mu    sync.Mutex
@@ -197,7 +198,11 @@ func (g *testGateway) handle(nc net.Conn) {
 				reply = ssh.Marshal(struct{ Port uint32 }{uint32(port)})
 			}
 			req.Reply(true, reply)
-			g.go_(func() { g.forwardFrom(sc, l, m.Addr, port) })
+			echo := m.Addr
+			if a, ok := g.echoAddr.Load().(string); ok {
+				echo = a
+			}
+			g.go_(func() { g.forwardFrom(sc, l, echo, port) })
 		case "cancel-tcpip-forward":
 			var m tcpipForwardMsg
 			ssh.Unmarshal(req.Payload, &m)
