@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -55,7 +56,8 @@ func Connect(ctx context.Context, conn net.Conn, addr string, cfg Config) (*Clie
 		ciphers = defaultCiphers
 	}
 	sshCfg := &ssh.ClientConfig{
-		User: cfg.User,
+		Config: ssh.Config{Ciphers: ciphers},
+		User:   cfg.User,
 		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
 			offered = key
 			return hk.check(host, remote, key)
@@ -64,7 +66,6 @@ func Connect(ctx context.Context, conn net.Conn, addr string, cfg Config) (*Clie
 		AuthCallback:      plan.callback,
 		ClientVersion:     "SSH-2.0-tunnelkit",
 	}
-	sshCfg.Ciphers = ciphers
 
 	// The handshake has no context of its own: closing conn aborts it.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -83,6 +84,9 @@ func Connect(ctx context.Context, conn net.Conn, addr string, cfg Config) (*Clie
 			return nil, hke
 		case isAuthFailure(err):
 			return nil, plan.authError(addr, cfg.User, err)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("SSH handshake with gateway %s failed: the gateway closed the connection (is it an SSH server, and does it accept this client?): %w", addr, err)
 		}
 		return nil, fmt.Errorf("SSH handshake with gateway %s failed: %w", addr, err)
 	}
@@ -153,12 +157,16 @@ func (c *Client) fail(err error) {
 	c.ssh.Close()
 }
 
-func (c *Client) HostKey() string { return c.hostKey } // "SHA256:..."
+// HostKey returns the fingerprint of the gateway's host key, "SHA256:...".
+func (c *Client) HostKey() string { return c.hostKey }
+
+// Addr returns the gateway's "host:port".
+func (c *Client) Addr() string { return c.addr }
+
 // SSH returns the underlying connection, for sessions and the like. Start
 // remote forwards with Forward, not its Listen: the Client already handles
 // the gateway's forwarded-tcpip channels.
 func (c *Client) SSH() *ssh.Client { return c.ssh }
-func (c *Client) Addr() string     { return c.addr } // the gateway "host:port"
 
 // Forwards returns the running forwards.
 func (c *Client) Forwards() []*Forward {
