@@ -29,7 +29,7 @@ test-deps:
 
 vet:
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./tunnel ./wasm
+	GOOS=js GOARCH=wasm $(GO) build -o /dev/null ./tunnel ./relay/client ./wasm
 
 test: test-deps build vet
 	$(GO) test -count=1 -timeout 25m ./...
@@ -39,6 +39,13 @@ bench: test-deps build
 
 bench-quick: test-deps build
 	BENCH_QUICK=1 $(GO) run ./bench
+
+# Fuzz the parsers for a while each (FUZZTIME=2m for longer).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./tunnel -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME)
+	$(GO) test ./relay/resolve -run '^$$' -fuzz FuzzParseTarget -fuzztime $(FUZZTIME)
+	$(GO) test ./relay -run '^$$' -fuzz FuzzControlMessage -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin $(DIST)/tunnelkit.wasm* $(DIST)/wasm_exec.js
