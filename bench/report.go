@@ -220,7 +220,7 @@ func (r *Report) finish(e *Env) {
 	}
 	figTarget("relay memory per idle stream", "relay-idle-mem", 1, "<=", 48, "KiB")
 	figTarget(".wasm on the wire (smallest encoding)", "wasm-wire", 1, "<=", 2, "MB")
-	figTarget("page JS heap after "+sizeLabel(e.Mode.HeapBytes)+" through a browser forward", "browser-heap", 1, "<=", 256, "MB")
+	figTarget("page JS heap after >= "+sizeLabel(e.Mode.HeapBytes)+" through the page", "browser-heap", 1, "<=", 256, "MB")
 }
 
 func verdict(v float64, op string, limit float64) string {
@@ -314,6 +314,10 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "\nprofile: %s (%s)\n", p.Name, p.Load)
 		if p.Err != "" {
 			fmt.Fprintf(w, "  failed: %s\n", p.Err)
+			continue
+		}
+		if p.AllocFile == "" {
+			fmt.Fprintf(w, "  %s\n%s", p.CPUFile, p.TopCPU)
 			continue
 		}
 		fmt.Fprintf(w, "  %s\n  %s\n", p.CPUFile, p.AllocFile)

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/profiler"
+	"github.com/chromedp/chromedp"
+)
+
+// pageProfile samples the page's JavaScript and WebAssembly with the
+// DevTools profiler while bytes go through a browser -R forward, and
+// returns the functions with the most samples on top of the stack.
+func pageProfile(ctx context.Context, e *Env) Profile {
+	n := e.Mode.BrowserBytes / 2
+	p := Profile{Name: "page (Chromium) -R", Load: sizeLabel(n) + " through a browser -R forward"}
+	b, err := e.browser(ctx)
+	if err != nil {
+		p.Err = err.Error()
+		return p
+	}
+	c := browserCase("page-profile", "", "", 'R', false)
+	path, err := c.Setup(ctx, e)
+	if err != nil {
+		p.Err = err.Error()
+		return p
+	}
+	defer path.Close()
+	pctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(pctx, profiler.Enable, cdp.Empty{}); err != nil {
+		p.Err = fmt.Sprintf("DevTools profiler: %v", err)
+		return p
+	}
+	chromedp.Call(pctx, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 200})
+	if _, err := chromedp.Call(pctx, profiler.Start, cdp.Empty{}); err != nil {
+		p.Err = fmt.Sprintf("DevTools profiler: %v", err)
+		return p
+	}
+	_, _, lerr := measureThroughput(ctx, e, path, n)
+	sctx, scancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer scancel()
+	res, err := chromedp.Call(sctx, profiler.Stop, cdp.Empty{})
+	if lerr != nil {
+		p.Err = lerr.Error()
+		return p
+	}
+	if err != nil || res.Profile == nil {
+		p.Err = fmt.Sprintf("DevTools profiler stop: %v", err)
+		return p
+	}
+	names, nerr := wasmFuncNames(ctx, e)
+	self := map[string]int64{}
+	var total int64
+	for _, nd := range res.Profile.Nodes {
+		name := "(anonymous)"
+		if nd.CallFrame != nil && nd.CallFrame.FunctionName != "" {
+			name = nd.CallFrame.FunctionName
+		}
+		var idx int
+		if _, err := fmt.Sscanf(name, "wasm-function[%d]", &idx); err == nil && names[idx] != "" {
+			name = names[idx]
+		}
+		self[name] += nd.HitCount
+		total += nd.HitCount
+	}
+	type kv struct {
+		k string
+		v int64
+	}
+	var list []kv
+	for k, v := range self {
+		list = append(list, kv{k, v})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].v > list[j].v })
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%d samples; self share by function:\n", total)
+	if nerr != nil {
+		fmt.Fprintf(&sb, "(wasm function names unavailable: %v)\n", nerr)
+	}
+	for i, x := range list {
+		if i == 20 {
+			break
+		}
+		fmt.Fprintf(&sb, "%6.2f%%  %s\n", 100*float64(x.v)/float64(max(total, 1)), x.k)
+	}
+	p.TopCPU = sb.String()
+	stamp := time.Now().UTC().Format("20060102-150405")
+	p.CPUFile = filepath.Join(e.Out, "page-cpu-"+stamp+".txt")
+	os.MkdirAll(e.Out, 0o755)
+	os.WriteFile(p.CPUFile, []byte(p.TopCPU), 0o644)
+	return p
+}
