@@ -18,9 +18,10 @@ type message struct {
 	Addr   string `json:"addr,omitempty"`
 	ID     string `json:"id,omitempty"`
 	Remote string `json:"remote,omitempty"`
-	Max    int64  `json:"max,omitempty"`  // the relay's message size limit
-	Flow   int64  `json:"flow,omitempty"` // open: the flow control window granted
-	N      int64  `json:"n,omitempty"`    // ack: bytes consumed since the last ack
+	Max    int64  `json:"max,omitempty"`    // the relay's message size limit
+	Flow   int64  `json:"flow,omitempty"`   // open: the flow control window granted
+	Credit int64  `json:"credit,omitempty"` // open: what the client may send unacknowledged
+	N      int64  `json:"n,omitempty"`      // ack: bytes consumed since the last ack
 }
 
 const maxControlMessage = 4096

@@ -57,7 +57,7 @@ func (r *Relay) serveDial(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.metrics.dialDuration.Observe(time.Since(start).Seconds())
-	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: s.addr, Max: r.cfg.MaxMessageSize, Flow: s.window()}); err != nil {
+	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: s.addr, Max: r.cfg.MaxMessageSize, Flow: s.window(), Credit: s.credit()}); err != nil {
 		conn.Close()
 		s.finish(clientGone(err, 0))
 		return

@@ -101,11 +101,18 @@ func (r *Relay) takeFlow(s *stream, req *http.Request) bool {
 	return true
 }
 
-// window is what the open message acknowledges: 0 (left out) without flow
-// control.
+// window and credit are what the open message announces: 0 (left out)
+// without flow control.
 func (s *stream) window() int64 {
 	if s.flow == nil {
 		return 0
 	}
 	return s.flow.window
+}
+
+func (s *stream) credit() int64 {
+	if s.flow == nil {
+		return 0
+	}
+	return upCredit
 }

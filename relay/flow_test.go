@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,7 +236,38 @@ func TestFlowViolations(t *testing.T) {
 			t.Errorf("%s: closed with %d %q, want 4400 with %q", tc.ack, code, reason, tc.want)
 		}
 	}
-	ws := connect(t, ctx, dial(strconv.Itoa(1<<40)), dialOpts{})
+	// Sending more than the credit before the relay acks: its target is a
+	// pipe nobody reads, so the relay can write (and ack) nothing.
+	var mu sync.Mutex
+	var stuck []net.Conn
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range stuck {
+			c.Close()
+		}
+	}()
+	pipes := startRelay(t, Config{Allow: []string{"127.0.0.1:9"}, Dial: func(context.Context, string, string) (net.Conn, error) {
+		c, peer := net.Pipe()
+		mu.Lock()
+		stuck = append(stuck, peer)
+		mu.Unlock()
+		return c, nil
+	}})
+	ws := connect(t, ctx, pipes.wsURL("/v1/dial?target=127.0.0.1:9&flow=1"), dialOpts{})
+	if open, err := readMessage(ctx, ws); err != nil || open.Credit != upCredit {
+		t.Fatalf("open = %+v %v, want credit %d", open, err, upCredit)
+	}
+	go func() {
+		big := make([]byte, upCredit)
+		ws.Write(ctx, websocket.MessageBinary, big)
+		ws.Write(ctx, websocket.MessageBinary, big[:1])
+	}()
+	if code, reason := expectClose(t, ctx, ws); code != StatusBadRequest || !strings.Contains(reason, "over its") {
+		t.Errorf("over the credit: closed with %d %q, want 4400", code, reason)
+	}
+
+	ws = connect(t, ctx, dial(strconv.Itoa(1<<40)), dialOpts{})
 	defer ws.CloseNow()
 	if open, err := readMessage(ctx, ws); err != nil || open.Flow != maxFlowWindow {
 		t.Fatalf("open = %+v %v, want flow clamped to %d", open, err, maxFlowWindow)
@@ -296,4 +328,114 @@ func TestFlowWaitEnds(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("relay goroutines left after its streams ended:\n%s", stacks)
+}
+
+// TestFlowBothWays: a target that writes everything before it reads while
+// the client writes too. The client's acks come behind its own data, so
+// the relay must keep reading (within the client's credit) while the
+// target does not: otherwise neither side ever moves again.
+func TestFlowBothWays(t *testing.T) {
+	const size = 16 << 20
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := io.Copy(c, io.LimitReader(sshtest.Data(5), size)); err != nil {
+			return
+		}
+		h := sha256.New()
+		n, _ := io.Copy(h, c)
+		io.WriteString(c, sshtest.HashLine(hex.EncodeToString(h.Sum(nil)), n))
+	}()
+	defer func() { ln.Close(); <-served }()
+
+	tr := startRelay(t, Config{Allow: []string{ln.Addr().String()}})
+	ctx := testCtx(t, 60*time.Second)
+	ws := connect(t, ctx, tr.wsURL("/v1/dial?"+url.Values{"target": {ln.Addr().String()}, "flow": {strconv.Itoa(flowWindow)}}.Encode()), dialOpts{})
+	defer ws.CloseNow()
+	open, err := readMessage(ctx, ws)
+	if err != nil || open.Flow != flowWindow || open.Credit != upCredit {
+		t.Fatalf("open = %+v %v, want flow %d and credit %d", open, err, flowWindow, upCredit)
+	}
+
+	credit := make(chan int, 64) // acks from the relay
+	writeErr := make(chan error, 1)
+	go func() { writeErr <- writeWithCredit(ctx, ws, credit, size, int(open.Credit)) }()
+
+	got := sha256.New()
+	var reply []byte // after the data: the target's hash of what it read
+	n, unacked := 0, 0
+	for {
+		typ, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("stream ended after %d bytes: %v", n, err)
+		}
+		if typ == websocket.MessageText {
+			var m message
+			if m, err = parseMessage(b); err != nil || m.Type != "ack" {
+				t.Fatalf("control message %q: %v", b, err)
+			}
+			credit <- int(m.N)
+			continue
+		}
+		if len(b) == 0 {
+			break
+		}
+		data := b[:min(len(b), max(size-n, 0))]
+		got.Write(data)
+		reply = append(reply, b[len(data):]...)
+		n += len(b)
+		unacked += len(b)
+		if unacked >= flowWindow/4 {
+			// From another goroutine: the ack goes out behind whatever
+			// the writer has queued, as in a browser.
+			go sendAck(ctx, ws, unacked)
+			unacked = 0
+		}
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
+	}
+	if sum := hex.EncodeToString(got.Sum(nil)); sum != sshtest.DataSum(5, size) {
+		t.Errorf("received SHA-256 %s, want %s", sum, sshtest.DataSum(5, size))
+	}
+	if want := sshtest.HashLine(sshtest.DataSum(6, size), size); string(reply) != want {
+		t.Errorf("target read %q, want %q", reply, want)
+	}
+	t.Logf("target wrote %d MiB before reading while the client wrote %d MiB: both arrived", size>>20, size>>20)
+}
+
+// writeWithCredit sends size bytes of Data(6) and a half-close, never more
+// than credit ahead of the relay's acks.
+func writeWithCredit(ctx context.Context, ws *websocket.Conn, acks <-chan int, size, credit int) error {
+	data := io.LimitReader(sshtest.Data(6), int64(size))
+	buf := make([]byte, 64<<10)
+	for {
+		for credit == 0 {
+			select {
+			case n := <-acks:
+				credit += n
+			case <-ctx.Done():
+				return fmt.Errorf("no ack from the relay: %v", ctx.Err())
+			}
+		}
+		n, err := data.Read(buf[:min(len(buf), credit)])
+		if n > 0 {
+			if err := ws.Write(ctx, websocket.MessageBinary, buf[:n]); err != nil {
+				return err
+			}
+			credit -= n
+		}
+		if err == io.EOF {
+			return ws.Write(ctx, websocket.MessageBinary, nil)
+		}
+	}
 }

@@ -232,7 +232,7 @@ func (r *Relay) serveAccept(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer lb.removeClaimed(s)
-	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: pc.remote, Max: r.cfg.MaxMessageSize, Flow: s.window()}); err != nil {
+	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: pc.remote, Max: r.cfg.MaxMessageSize, Flow: s.window(), Credit: s.credit()}); err != nil {
 		pc.conn.Close()
 		s.finish(clientGone(err, 0))
 		return

@@ -73,9 +73,29 @@ func (r *Relay) watchIdle(s *stream) {
 
 // copyUp copies client messages to the target. A zero-length binary message
 // half-closes the target connection. The copy buffer is taken per message,
-// so a stream waiting for its client holds none.
+// so a stream waiting for its client holds none. With flow control the
+// bytes go through an upQueue, so reading goes on while the target is slow.
 func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomic.Bool, halfClosed func()) {
+	halfClose := func() {
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		done.Store(true)
+		halfClosed()
+	}
+	var q *upQueue
+	if s.flow != nil {
+		q = newUpQueue()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.writeUp(s, ws, conn, q, halfClose)
+		}()
+		defer wg.Wait()
+	}
 	ctx := context.Background()
+	fin := false // the client half-closed
 	for {
 		typ, msg, err := ws.Reader(ctx)
 		if err != nil {
@@ -83,24 +103,26 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 			return
 		}
 		bp := bufPool.Get().(*[]byte)
-		size, ok := r.copyMessage(s, typ, msg, conn, *bp, done)
+		size, ok := r.copyMessage(s, typ, msg, conn, q, *bp, fin)
 		bufPool.Put(bp)
 		if !ok {
 			return
 		}
-		if typ == websocket.MessageBinary && size == 0 && !done.Load() {
-			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-				cw.CloseWrite()
+		if typ == websocket.MessageBinary && size == 0 && !fin {
+			fin = true
+			if q != nil {
+				q.closeWrite()
+			} else {
+				halfClose()
 			}
-			done.Store(true)
-			halfClosed()
 		}
 	}
 }
 
-// copyMessage copies one client message to the target (or reads it as a
-// control message) and returns its size; false when it finished the stream.
-func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader, conn net.Conn, buf []byte, done *atomic.Bool) (int64, bool) {
+// copyMessage copies one client message to the target, or to q with flow
+// control (or reads it as a control message), and returns its size; false
+// when it finished the stream.
+func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader, conn net.Conn, q *upQueue, buf []byte, fin bool) (int64, bool) {
 	if typ == websocket.MessageText {
 		// Control messages stay allowed after the client's half-close:
 		// acks keep coming while the relay still sends.
@@ -123,12 +145,17 @@ func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader,
 				s.finish(websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max))
 				return size, false
 			}
-			if done.Load() {
+			if fin {
 				s.finish(StatusBadRequest, "data after half-close")
 				return size, false
 			}
 			s.touch()
-			if _, err := conn.Write(buf[:n]); err != nil {
+			if q != nil {
+				if err := q.put(buf[:n]); err != nil {
+					s.finish(StatusBadRequest, err.Error())
+					return size, false
+				}
+			} else if _, err := conn.Write(buf[:n]); err != nil {
 				s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
 				return size, false
 			}

@@ -50,8 +50,10 @@ type control struct {
 	Addr   string `json:"addr,omitempty"`
 	ID     string `json:"id,omitempty"`
 	Remote string `json:"remote,omitempty"`
-	Max    int64  `json:"max,omitempty"`  // the relay's message size limit
-	Flow   int64  `json:"flow,omitempty"` // open: the flow control window granted
+	Max    int64  `json:"max,omitempty"`    // the relay's message size limit
+	Flow   int64  `json:"flow,omitempty"`   // open: the flow control window granted
+	Credit int64  `json:"credit,omitempty"` // open: what may be sent unacknowledged
+	N      int64  `json:"n,omitempty"`      // ack: bytes acknowledged
 }
 
 // Dial connects to target ("HOST:PORT") through the relay's dial bridge.
@@ -108,7 +110,7 @@ func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o 
 	}
 	t.setReadLimit(max(m.Max, maxMessage))
 	if m.Flow > 0 {
-		t.setFlow(m.Flow)
+		t.setFlow(m.Flow, m.Credit) // credit 0: sending is not windowed
 	}
 	return t, m, nil
 }

@@ -139,7 +139,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	defer c.wdl.end()
 	n := 0
 	for len(p) > 0 { // never an empty message: that would be EOF
-		m := p[:min(len(p), c.maxWrite)]
+		room, err := c.t.writable(context.Background())
+		if err != nil {
+			return n, c.failWrite(err)
+		}
+		m := p[:min(len(p), c.maxWrite, room)]
 		if err := c.t.write(context.Background(), false, m); err != nil {
 			return n, c.failWrite(err)
 		}

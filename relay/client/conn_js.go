@@ -23,9 +23,11 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"runtime"
@@ -91,6 +93,9 @@ type jsTransport struct {
 	unacked int // data bytes received and not acknowledged yet
 	unsent  int // of those, consumed by the reader: the next ack
 	ackBuf  []byte
+	credit  int           // what the relay lets the page send unacknowledged
+	avail   int           // of it, not spent
+	credits chan struct{} // cap 1: the relay acknowledged sent bytes
 
 	r jsReader // payload of the message being read
 
@@ -125,6 +130,7 @@ func dialTransport(ctx context.Context, u string, protocols []string, _ *Options
 		limit:    maxMessage,
 		maxQueue: maxQueued,
 		signal:   make(chan struct{}, 1),
+		credits:  make(chan struct{}, 1),
 		opened:   make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
@@ -175,6 +181,8 @@ func (t *jsTransport) handleMessage(e js.Value) {
 	}
 	if !m.data.IsUndefined() {
 		t.unacked += m.size // counted from the start: data may beat setFlow
+	} else if t.credit > 0 && t.takeAckLocked(m.text) {
+		return
 	}
 	switch {
 	case m.size > t.limit:
@@ -281,6 +289,11 @@ func (t *jsTransport) write(ctx context.Context, text bool, p []byte) error {
 	if text {
 		return catch(func() { t.ws.Call("send", string(p)) })
 	}
+	t.mu.Lock()
+	if t.credit > 0 {
+		t.avail -= len(p) // writable said it may
+	}
+	t.mu.Unlock()
 	if t.staging.IsUndefined() || t.staging.Length() < len(p) {
 		size := 64 << 10
 		for size < len(p) {
@@ -362,10 +375,59 @@ func (t *jsTransport) setReadLimit(n int64) {
 	t.mu.Unlock()
 }
 
-func (t *jsTransport) setFlow(window int64) {
+func (t *jsTransport) setFlow(window, credit int64) {
 	t.mu.Lock()
 	t.window = int(window)
+	t.credit, t.avail = int(credit), int(credit)
 	t.mu.Unlock()
+}
+
+// takeAckLocked takes the relay's ack of bytes the page sent, at once: the
+// writer waiting for it must not wait for the reader too. It reports
+// whether text was an ack.
+func (t *jsTransport) takeAckLocked(text string) bool {
+	var m control
+	if json.Unmarshal([]byte(text), &m) != nil || m.Type != "ack" {
+		return false // the reader sees it, and skips it
+	}
+	if m.N <= 0 || t.avail+int(m.N) > t.credit {
+		t.failLocked(closeProtocol, fmt.Sprintf("relay acknowledged %d bytes, only %d sent and not acknowledged", m.N, t.credit-t.avail))
+		return true
+	}
+	t.avail += int(m.N)
+	select {
+	case t.credits <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// writable waits for credit to send, with flow control.
+func (t *jsTransport) writable(ctx context.Context) (int, error) {
+	for {
+		t.mu.Lock()
+		switch {
+		case t.closeErr != nil:
+			err := t.closeErr
+			t.mu.Unlock()
+			return 0, err
+		case t.credit == 0:
+			t.mu.Unlock()
+			return math.MaxInt, nil
+		case t.avail > 0:
+			n := t.avail
+			t.mu.Unlock()
+			return n, nil
+		}
+		t.mu.Unlock()
+		select {
+		case <-t.credits:
+		case <-t.closed:
+		case <-ctx.Done():
+			t.close(closeNormal, "")
+			return 0, ctx.Err()
+		}
+	}
 }
 
 // consumed acknowledges consumed bytes once they add up to a quarter of the

@@ -24,8 +24,13 @@ type transport interface {
 	// setReadLimit sets the largest message accepted (maxMessage until set).
 	setReadLimit(n int64)
 
-	// setFlow turns on flow control with the window the relay granted.
-	setFlow(window int64)
+	// setFlow turns on flow control with the window the relay granted and
+	// the credit it gives for sending.
+	setFlow(window, credit int64)
+
+	// writable waits until data may be sent and returns how many bytes at
+	// most: with flow control, the credit left.
+	writable(ctx context.Context) (int, error)
 
 	// consumed tells the transport that n payload bytes were handed to
 	// the reader; with flow control on, it acknowledges them to the relay.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -106,8 +107,10 @@ func (t *wsTransport) setReadLimit(n int64) { t.c.SetReadLimit(n) }
 // write.
 const flowWindow = 0
 
-func (t *wsTransport) setFlow(int64) {}
-func (t *wsTransport) consumed(int)  {}
+func (t *wsTransport) setFlow(int64, int64) {}
+func (t *wsTransport) consumed(int)         {}
+
+func (t *wsTransport) writable(context.Context) (int, error) { return math.MaxInt, nil }
 
 func (t *wsTransport) subprotocol() string { return t.c.Subprotocol() }
 

@@ -1,0 +1,145 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/coder/websocket"
+)
+
+// upCredit is what a client with flow control may send before the relay
+// acknowledges it, and so what the relay holds per stream at most while
+// the target is slower than the client.
+const upCredit = 1 << 20
+
+var upRingPool = sync.Pool{New: func() any { b := make([]byte, upCredit); return &b }}
+
+// upQueue holds client bytes the target has not taken yet. With flow
+// control the relay must keep reading the WebSocket while the target is
+// slow, because the client's acks arrive on it behind the client's data:
+// a relay that stopped reading until the target reads could wait for an
+// ack forever while the target waits for the relay. The client's credit
+// bounds the queue instead.
+type upQueue struct {
+	mu      sync.Mutex
+	ring    *[]byte // nil while empty: a quiet stream holds no buffer
+	r, n    int     // start and length of the queued bytes in ring
+	unacked int     // received and not acknowledged
+	written int     // written to the target since the last ack
+	fin     bool    // the client half-closed: after the queued bytes
+	more    chan struct{}
+	ack     []byte
+}
+
+func newUpQueue() *upQueue { return &upQueue{more: make(chan struct{}, 1)} }
+
+// put queues p; sending more than its credit is a protocol error.
+func (q *upQueue) put(p []byte) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.unacked+len(p) > upCredit {
+		return fmt.Errorf("client sent %d bytes unacknowledged, over its %d credit", q.unacked+len(p), upCredit)
+	}
+	if q.ring == nil {
+		q.ring, q.r = upRingPool.Get().(*[]byte), 0
+	}
+	buf := *q.ring
+	w := (q.r + q.n) % len(buf)
+	c := copy(buf[w:], p)
+	copy(buf, p[c:])
+	q.n += len(p)
+	q.unacked += len(p)
+	q.signal()
+	return nil
+}
+
+// closeWrite queues the client's half-close behind its data.
+func (q *upQueue) closeWrite() {
+	q.mu.Lock()
+	q.fin = true
+	q.signal()
+	q.mu.Unlock()
+}
+
+func (q *upQueue) signal() {
+	select {
+	case q.more <- struct{}{}:
+	default:
+	}
+}
+
+// next waits for queued bytes and returns the longest contiguous run; nil
+// at the client's half-close, false when ctx ends first. put never
+// touches the run returned: it writes after the queued bytes only.
+func (q *upQueue) next(ctx context.Context) ([]byte, bool) {
+	for {
+		q.mu.Lock()
+		if q.n > 0 {
+			buf := *q.ring
+			run := buf[q.r : q.r+min(q.n, len(buf)-q.r)]
+			q.mu.Unlock()
+			return run, true
+		}
+		fin := q.fin
+		q.mu.Unlock()
+		if fin {
+			return nil, true
+		}
+		select {
+		case <-q.more:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// done drops n written bytes and returns an ack message once a quarter of
+// the credit was written since the last one.
+func (q *upQueue) done(n int) []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.r = (q.r + n) % len(*q.ring)
+	q.n -= n
+	if q.n == 0 {
+		upRingPool.Put(q.ring)
+		q.ring = nil
+	}
+	if q.written += n; q.written < upCredit/4 {
+		return nil
+	}
+	q.ack = strconv.AppendInt(append(q.ack[:0], `{"type":"ack","n":`...), int64(q.written), 10)
+	q.ack = append(q.ack, '}')
+	q.unacked -= q.written
+	q.written = 0
+	return q.ack
+}
+
+// writeUp writes queued client bytes to the target and acknowledges them
+// to the client; the client's half-close becomes the target's FIN.
+func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue, halfClose func()) {
+	for {
+		run, ok := q.next(s.ctx)
+		if !ok {
+			return
+		}
+		if run == nil {
+			halfClose()
+			return
+		}
+		if _, err := conn.Write(run); err != nil {
+			s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
+			return
+		}
+		// Only this goroutine writes acks: q.ack is not reused before
+		// Write returns.
+		if ack := q.done(len(run)); ack != nil {
+			if err := ws.Write(context.Background(), websocket.MessageText, ack); err != nil {
+				s.finish(clientGone(err, 0))
+				return
+			}
+		}
+	}
+}
