@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -52,7 +54,8 @@ func TestBrowser(t *testing.T) {
 	hasher := sshtest.StartHasher(t, "127.0.0.1:0")
 	source := sshtest.StartSource(t, "127.0.0.1:0", bigSize, 9)
 	flood := sshtest.StartSource(t, "127.0.0.1:0", floodSize, 11)
-	r, err := relay.New(relay.Config{Allow: []string{echo, hasher, source, flood}, AllowListen: []string{"127.0.0.1:*"}})
+	talker := startTalker(t)
+	r, err := relay.New(relay.Config{Allow: []string{echo, hasher, source, flood, talker}, AllowListen: []string{"127.0.0.1:*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +93,7 @@ func TestBrowser(t *testing.T) {
 	defer bcancel()
 	refused := "127.0.0.1:1"
 	page := srv.URL + "/tk/?" + url.Values{
-		"echo": {echo}, "hasher": {hasher}, "source": {source}, "refused": {refused}, "flood": {flood},
+		"echo": {echo}, "hasher": {hasher}, "source": {source}, "refused": {refused}, "flood": {flood}, "talker": {talker},
 		"relay": {"ws" + strings.TrimPrefix(srv.URL, "http") + "/tk"},
 	}.Encode()
 	if err := chromedp.Do(bctx, chromedp.Navigate(page)); err != nil {
@@ -156,6 +159,8 @@ func TestBrowser(t *testing.T) {
 		FloodRead                  int64
 		FloodSum                   string
 		FloodError                 string
+		TalkSum, TalkReply         string
+		TalkSent                   string
 		Leaked                     int
 		Stacks                     string
 		Error                      string
@@ -176,6 +181,9 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("page that paused reading: read %d bytes with SHA-256 %s, then %q; want all %d with %s and no error", res.FloodRead, res.FloodSum, res.FloodError, floodSize, sshtest.DataSum(11, floodSize))
 	}
 
+	if want := sshtest.DataSum(13, talkSize); res.TalkSum != want || res.TalkReply != sshtest.HashLine(res.TalkSent, sendSize) {
+		t.Errorf("talker: page got SHA-256 %s and reply %q, want %s and %q", res.TalkSum, res.TalkReply, want, sshtest.HashLine(res.TalkSent, sendSize))
+	}
 	if res.Leaked > 0 {
 		t.Errorf("%d goroutines left in the page after every stream closed:\n%s", res.Leaked, res.Stacks)
 	}
@@ -184,7 +192,43 @@ func TestBrowser(t *testing.T) {
 		res.EchoMBps, res.UpMBps, res.DownMBps, res.HashMBps, res.MaxHeapMB)
 }
 
+// startTalker starts a TCP service that first sends talkSize bytes of
+// Data(13) without reading, then reads to the end and answers with
+// HashLine. With the page writing at the same time, acks and data share
+// the stream both ways: neither side may wait on the other for good.
+func startTalker(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := io.Copy(c, io.LimitReader(sshtest.Data(13), talkSize)); err != nil {
+			return
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		if err == nil {
+			io.WriteString(c, sshtest.HashLine(hex.EncodeToString(h.Sum(nil)), n))
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+	})
+	return l.Addr().String()
+}
+
 const (
+	talkSize = 32 << 20
+	sendSize = 64 << 20 // what the probe's send writes
+
 	floodSize  = 48 << 20 // far more than the window and TCP's buffers
 	flowWindow = 8 << 20  // what conn_js.go asks for
 	maxMessage = 1 << 20

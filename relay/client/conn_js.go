@@ -19,7 +19,9 @@ package client
 // A WebSocket has no read backpressure either: the page cannot tell the
 // relay to slow down. So data streams ask the relay for credit flow control
 // (PROTOCOL.md): it sends at most flowWindow bytes the page has not
-// consumed, and the page acknowledges bytes as Read hands them out.
+// consumed, and the page acknowledges bytes as Read hands them out. The
+// page in turn writes within the credit the relay acknowledges, and takes
+// those acks as they arrive, whether or not anyone is reading.
 
 import (
 	"context"

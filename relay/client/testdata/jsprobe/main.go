@@ -39,6 +39,9 @@ type result struct {
 	FloodRead                  int64  // bytes read from the flood
 	FloodSum                   string // their SHA-256
 	FloodError                 string // why the stream ended, if not at the end
+	TalkSum                    string // SHA-256 of what the talker sent first
+	TalkReply                  string // its hash line for what the page sent
+	TalkSent                   string // SHA-256 of what the page sent
 	Leaked                     int    // goroutines left over after every stream closed
 	Stacks                     string // of all goroutines, when some were left over
 	Error                      string
@@ -86,6 +89,9 @@ func run(ctx context.Context, q url.Values, res *result) error {
 	}
 	if res.DownMBps, res.DownSum, res.DownBytes, err = download(ctx, q.Get("source")); err != nil {
 		return fmt.Errorf("download: %w", err)
+	}
+	if err := talk(ctx, q.Get("talker"), res); err != nil {
+		return fmt.Errorf("talker: %w", err)
 	}
 	_, err = client.Dial(ctx, q.Get("relay"), q.Get("refused"), nil)
 	var ce *client.CloseError
@@ -141,6 +147,40 @@ func flood(ctx context.Context, target string, res *result) error {
 	}
 	return nil
 }
+
+// talk writes size bytes to a service that sends talkSize bytes before it
+// reads anything, while reading them, then reads its reply.
+func talk(ctx context.Context, target string, res *result) error {
+	c, err := client.Dial(ctx, "", target, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var sendErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if res.TalkSent, sendErr = send(c); sendErr == nil {
+			sendErr = c.(*client.Conn).CloseWrite()
+		}
+	}()
+	h := sha256.New()
+	_, err = io.CopyN(h, c, talkSize)
+	res.TalkSum = sum(h)
+	var reply []byte
+	if err == nil {
+		reply, err = io.ReadAll(c)
+		res.TalkReply = string(reply)
+	}
+	wg.Wait()
+	if err != nil || sendErr != nil {
+		return fmt.Errorf("read %v, write %v", err, sendErr)
+	}
+	return nil
+}
+
+const talkSize = 32 << 20
 
 // send writes size bytes to w in writes of 1.5 MiB (so the client splits
 // them at the 1 MiB message limit) and returns their SHA-256.
