@@ -439,3 +439,50 @@ func writeWithCredit(ctx context.Context, ws *websocket.Conn, acks <-chan int, s
 		}
 	}
 }
+
+// TestFlowCloseDelivers: what a flow-controlled client sent before its
+// close reaches the target, as without flow control, though the relay
+// queues it for a writer of its own.
+func TestFlowCloseDelivers(t *testing.T) {
+	const size = 512 << 10
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int64, 1)
+	go func() {
+		defer close(got)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n, _ := io.Copy(io.Discard, c)
+			c.Close()
+			got <- n
+		}
+	}()
+	defer ln.Close()
+	tr := startRelay(t, Config{Allow: []string{ln.Addr().String()}})
+	ctx := testCtx(t, 30*time.Second)
+	for i := 0; i < 10; i++ {
+		ws := connect(t, ctx, tr.wsURL("/v1/dial?"+url.Values{"target": {ln.Addr().String()}, "flow": {strconv.Itoa(flowWindow)}}.Encode()), dialOpts{})
+		if open, err := readMessage(ctx, ws); err != nil || open.Credit < size {
+			t.Fatalf("open = %+v %v, want credit for %d bytes", open, err, size)
+		}
+		for _, m := range [][]byte{make([]byte, size), nil} {
+			if err := ws.Write(ctx, websocket.MessageBinary, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ws.Close(websocket.StatusNormalClosure, "")
+		select {
+		case n := <-got:
+			if n != size {
+				t.Fatalf("try %d: target got %d bytes, want %d", i, n, size)
+			}
+		case <-ctx.Done():
+			t.Fatal("target never saw the stream end")
+		}
+	}
+}

@@ -30,6 +30,7 @@ type upQueue struct {
 	unacked int     // received and not acknowledged
 	written int     // written to the target since the last ack
 	fin     bool    // the client half-closed: after the queued bytes
+	ended   bool    // the client closed: write the queued bytes, no FIN
 	more    chan struct{}
 	ack     []byte
 }
@@ -62,6 +63,21 @@ func (q *upQueue) closeWrite() {
 	q.fin = true
 	q.signal()
 	q.mu.Unlock()
+}
+
+// end stops the writer once the queued bytes are written: the client
+// closed, so the stream ends rather than half-closes.
+func (q *upQueue) end() {
+	q.mu.Lock()
+	q.fin, q.ended = true, true
+	q.signal()
+	q.mu.Unlock()
+}
+
+func (q *upQueue) halfClose() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.ended
 }
 
 func (q *upQueue) signal() {
@@ -126,7 +142,9 @@ func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue
 			return
 		}
 		if run == nil {
-			halfClose()
+			if q.halfClose() {
+				halfClose()
+			}
 			return
 		}
 		if _, err := conn.Write(run); err != nil {

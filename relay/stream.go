@@ -84,21 +84,27 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 		halfClosed()
 	}
 	var q *upQueue
+	var writer sync.WaitGroup
 	if s.flow != nil {
 		q = newUpQueue()
-		var wg sync.WaitGroup
-		wg.Add(1)
+		writer.Add(1)
 		go func() {
-			defer wg.Done()
+			defer writer.Done()
 			r.writeUp(s, ws, conn, q, halfClose)
 		}()
-		defer wg.Wait()
 	}
+	defer writer.Wait()
 	ctx := context.Background()
 	fin := false // the client half-closed
 	for {
 		typ, msg, err := ws.Reader(ctx)
 		if err != nil {
+			if q != nil {
+				// Deliver what the client sent before it closed, as
+				// without flow control, then end the stream.
+				q.end()
+				writer.Wait()
+			}
 			s.finish(clientGone(err, r.cfg.MaxMessageSize))
 			return
 		}
