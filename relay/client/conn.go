@@ -81,8 +81,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 				return 0, c.failRead(err)
 			}
 			if text {
-				// No control message is defined on an open stream yet;
-				// skip them so later protocol versions stay compatible.
+				// The transport takes flow control acks itself; skip
+				// anything else, so later protocol versions stay
+				// compatible.
 				io.Copy(io.Discard, r)
 				continue
 			}
