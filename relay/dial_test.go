@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/internal/sshtest"
 )
 
 // pump sends size pseudo-random bytes as binary messages, then a
@@ -65,7 +67,7 @@ func drainStream(ctx context.Context, ws *websocket.Conn) ([32]byte, int, error)
 }
 
 func TestDialBridgeEchoSHA256(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}})
 	ctx := testCtx(t, 60*time.Second)
 
@@ -101,7 +103,7 @@ func TestDialBridgeEchoSHA256(t *testing.T) {
 }
 
 func TestDialHalfClose(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}})
 	ctx := testCtx(t, 20*time.Second)
 	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -131,37 +130,6 @@ func refusedWith(t *testing.T, ctx context.Context, url string, o dialOpts, code
 	if got != code || !strings.Contains(reason, want) {
 		t.Fatalf("%s: closed with %d %q, want %d containing %q", url, got, reason, code, want)
 	}
-}
-
-// startEcho is a TCP echo service on loopback that half-closes back when
-// its peer half-closes.
-func startEcho(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // recordingDialer records every dial and fails it: nothing leaves the host.

@@ -7,15 +7,16 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/internal/sshtest"
 )
 
 func TestMessageSizeLimit(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}, MaxMessageSize: 1024})
 	ctx := testCtx(t, 20*time.Second)
 	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
@@ -33,7 +34,7 @@ func TestMessageSizeLimit(t *testing.T) {
 }
 
 func TestStreamLimits(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	ctx := testCtx(t, 30*time.Second)
 	for _, c := range []struct {
 		name          string
@@ -67,41 +68,20 @@ func TestStreamLimits(t *testing.T) {
 
 // startFirehose is a TCP service that writes forever to each connection.
 func startFirehose(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	return sshtest.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		buf := make([]byte, 64<<10)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Write(buf); err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					if _, err := c.Write(buf); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestMisbehavingClientsDoNotStallOthers: a client that never reads and one
 // that went silent (half-open) hold streams while another moves data.
 func TestMisbehavingClientsDoNotStallOthers(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	hose := startFirehose(t)
 	tr := startRelay(t, Config{Allow: []string{echo, hose}})
 	ctx := testCtx(t, 60*time.Second)
@@ -146,7 +126,7 @@ func TestMisbehavingClientsDoNotStallOthers(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}, IdleTimeout: 300 * time.Millisecond})
 	ctx := testCtx(t, 20*time.Second)
 	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
@@ -161,7 +141,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestIdleTimeoutSparesBusyStreams(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}, IdleTimeout: 2 * time.Second})
 	ctx := testCtx(t, 20*time.Second)
 	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
@@ -208,7 +188,7 @@ func TestClientIP(t *testing.T) {
 }
 
 func TestHealthzAndMetrics(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}})
 	ctx := testCtx(t, 20*time.Second)
 	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})

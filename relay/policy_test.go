@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/internal/sshtest"
 )
 
 func TestParseRule(t *testing.T) {
@@ -101,7 +103,7 @@ func (d *countingDialer) dial(ctx context.Context, network, addr string) (net.Co
 }
 
 func TestRefusedTargets(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	_, port, _ := net.SplitHostPort(echo)
 	d := &countingDialer{}
 	res := &fakeResolver{table: map[string][]netip.Addr{
@@ -172,7 +174,7 @@ func TestExplicitMetadataRuleDialsExactlyThat(t *testing.T) {
 }
 
 func TestNameResolvingToManyDialsOnlyAllowed(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	_, port, _ := net.SplitHostPort(echo)
 	d := &countingDialer{}
 	res := &fakeResolver{table: map[string][]netip.Addr{
@@ -193,7 +195,7 @@ func TestNameResolvingToManyDialsOnlyAllowed(t *testing.T) {
 }
 
 func TestOriginAndHost(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}, AllowOrigins: []string{"ui.example"}})
 	ctx := testCtx(t, 20*time.Second)
 	u := tr.wsURL("/v1/dial?target=" + echo)
@@ -230,7 +232,7 @@ func TestOriginAndHost(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	const secret = "0123456789abcdef0123456789abcdef"
 	tr := startRelay(t, Config{Tokens: []Token{{Name: "alice", Secret: secret, Allow: []string{echo}}}})
 	ctx := testCtx(t, 20*time.Second)

@@ -7,16 +7,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/internal/leakcheck"
+	"tunnelkit/internal/sshtest"
 )
 
 func TestShutdownDrains(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}})
 	ctx := testCtx(t, 30*time.Second)
 	u := tr.wsURL("/v1/dial?target=" + echo)
@@ -70,7 +72,7 @@ func TestShutdownDrains(t *testing.T) {
 }
 
 func TestShutdownDeadlineClosesStreams(t *testing.T) {
-	echo := startEcho(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}, AllowListen: []string{"127.0.0.1:0"}})
 	ctx := testCtx(t, 30*time.Second)
 	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
@@ -110,7 +112,7 @@ var relayFrame = regexp.MustCompile(`tunnelkit/relay\.(\(\*Relay\)|\(\*listenBri
 // TestNoGoroutineOutlivesRelay runs every kind of stream, shuts down, and
 // checks that the goroutine count returns to where it was.
 func TestNoGoroutineOutlivesRelay(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := leakcheck.Take()
 	func() {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -179,16 +181,5 @@ func TestNoGoroutineOutlivesRelay(t *testing.T) {
 		ln.Close()
 		<-echoDone
 	}()
-	var after int
-	var stacks string
-	for i := 0; i < 500; i++ {
-		buf := make([]byte, 1<<20)
-		stacks = string(buf[:runtime.Stack(buf, true)])
-		after = runtime.NumGoroutine()
-		if after <= before && !relayFrame.MatchString(stacks) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%d goroutines before, %d after the relay closed:\n%s", before, after, stacks)
+	before.Verify(t, relayFrame)
 }

@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tunnelkit/internal/leakcheck"
+	"tunnelkit/internal/sshtest"
 )
 
 func testCtx(t testing.TB) context.Context {
@@ -53,9 +56,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func TestLocalForward(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	g := startGateway(t, nil, nil, nil)
-	exit := echoServer(t)
+	exit := sshtest.StartEcho(t, "127.0.0.1:0")
 	var ev events
 	cfg := g.config(t)
 	cfg.OnEvent = ev.add
@@ -123,7 +126,7 @@ func TestLocalForwardBindInUse(t *testing.T) {
 
 // A channel the gateway refuses resets the entry connection, like OpenSSH.
 func TestLocalForwardRefused(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	g := startGateway(t, nil, nil, nil)
 	g.denyDirect.Store(true)
 	var ev events
@@ -158,9 +161,9 @@ func TestLocalForwardRefused(t *testing.T) {
 }
 
 func TestRemoteForward(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	g := startGateway(t, nil, nil, nil)
-	exit := echoServer(t)
+	exit := sshtest.StartEcho(t, "127.0.0.1:0")
 	c := g.connect(t, g.config(t))
 
 	f, err := c.Forward(testCtx(t), mustSpec(t, "-R 0:"+exit))
@@ -196,7 +199,7 @@ func TestRemoteForward(t *testing.T) {
 func TestRemoteForwardOtherAddress(t *testing.T) {
 	g := startGateway(t, nil, nil, nil)
 	g.echoAddr.Store("127.0.0.1")
-	exit := echoServer(t)
+	exit := sshtest.StartEcho(t, "127.0.0.1:0")
 	c := g.connect(t, g.config(t))
 	f, err := c.Forward(testCtx(t), mustSpec(t, "-R 0:"+exit))
 	if err != nil {
@@ -222,7 +225,7 @@ func TestRemoteForwardDenied(t *testing.T) {
 
 // An exit that cannot be reached closes the gateway's connection and is reported.
 func TestRemoteForwardExitDown(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	g := startGateway(t, nil, nil, nil)
 	var ev events
 	cfg := g.config(t)
@@ -270,7 +273,7 @@ func TestRemoteForwardExitDown(t *testing.T) {
 func TestHalfCloseBothWays(t *testing.T) {
 	for _, kind := range []string{"-L", "-R"} {
 		t.Run(kind, func(t *testing.T) {
-			checkNoLeaks(t)
+			leakcheck.Check(t)
 			g := startGateway(t, nil, nil, nil)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -316,9 +319,9 @@ func TestHalfCloseBothWays(t *testing.T) {
 
 // Hundreds of concurrent connections through one forward each get their own bytes back.
 func TestManyConnections(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	g := startGateway(t, nil, nil, nil)
-	exit := echoServer(t)
+	exit := sshtest.StartEcho(t, "127.0.0.1:0")
 	c := g.connect(t, g.config(t))
 	for _, kind := range []string{"-L", "-R"} {
 		f, err := c.Forward(testCtx(t), mustSpec(t, kind+" 0:"+exit))
@@ -369,9 +372,9 @@ func TestManyConnections(t *testing.T) {
 
 // Close stops forwards with open connections and leaves no goroutine behind.
 func TestCloseWithActiveConnections(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	g := startGateway(t, nil, nil, nil)
-	exit := echoServer(t)
+	exit := sshtest.StartEcho(t, "127.0.0.1:0")
 	c := g.connect(t, g.config(t))
 	var conns []net.Conn
 	for _, kind := range []string{"-L", "-R"} {
@@ -420,7 +423,7 @@ func TestCloseWithActiveConnections(t *testing.T) {
 
 // When the gateway goes away, forwards end and Wait says why.
 func TestConnectionLost(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	g := startGateway(t, nil, nil, nil)
 	var ev events
 	cfg := g.config(t)
@@ -452,7 +455,7 @@ func TestConnectionLost(t *testing.T) {
 }
 
 func TestKeepaliveDeclaresGatewayDead(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	g := startGateway(t, nil, nil, nil)
 	cfg := g.config(t)
 	cfg.KeepaliveInterval = 20 * time.Millisecond
@@ -474,7 +477,7 @@ func TestKeepaliveDeclaresGatewayDead(t *testing.T) {
 
 // Keepalives go out and a gateway that answers them keeps the connection.
 func TestKeepaliveAnswered(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	g := startGateway(t, nil, nil, nil)
 	cfg := g.config(t)
 	cfg.KeepaliveInterval = 5 * time.Millisecond

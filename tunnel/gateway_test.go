@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -331,36 +330,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// echoServer answers every connection with its own bytes, passing on EOF as
-// a half-close.
-func echoServer(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // roundTrip sends msg through addr, half-closes, and returns the reply.
 func roundTrip(t testing.TB, addr, msg string) string {
 	t.Helper()
@@ -381,21 +350,6 @@ func roundTrip(t testing.TB, addr, msg string) string {
 	return string(b)
 }
 
-// checkNoLeaks fails if goroutines started during the test outlive it.
-func checkNoLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			t.Errorf("%d goroutines leaked:\n%s", n-before, goroutineDump())
-		}
-	})
-}
-
 func mustSpec(t testing.TB, s string) Spec {
 	t.Helper()
 	spec, err := ParseForward(s)
@@ -413,9 +367,4 @@ func portOf(t testing.TB, addr string) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
-}
-
-func goroutineDump() string {
-	buf := make([]byte, 1<<20)
-	return string(buf[:runtime.Stack(buf, true)])
 }

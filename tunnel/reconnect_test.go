@@ -5,12 +5,15 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"tunnelkit/internal/leakcheck"
+	"tunnelkit/internal/sshtest"
 )
 
 func TestReconnect(t *testing.T) {
-	checkNoLeaks(t)
+	leakcheck.Check(t)
 	g := startGateway(t, nil, nil, nil)
-	exit := echoServer(t)
+	exit := sshtest.StartEcho(t, "127.0.0.1:0")
 	cfg := g.config(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

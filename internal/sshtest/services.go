@@ -16,7 +16,7 @@ import (
 // answers each line with "ACK <line>\n" and closes its side after the peer
 // closes its write side. It returns the bound address.
 func StartPinger(t testing.TB, addr string) string {
-	return serve(t, addr, func(c net.Conn) {
+	return Serve(t, addr, func(c net.Conn) {
 		sc := bufio.NewScanner(c)
 		for sc.Scan() {
 			if _, err := fmt.Fprintf(c, "ACK %s\n", sc.Text()); err != nil {
@@ -26,22 +26,23 @@ func StartPinger(t testing.TB, addr string) string {
 	})
 }
 
-// StartEcho starts a TCP service that writes back everything it reads.
+// StartEcho starts a TCP service that writes back everything it reads and
+// half-closes back when its peer half-closes.
 func StartEcho(t testing.TB, addr string) string {
-	return serve(t, addr, func(c net.Conn) { io.Copy(c, c) })
+	return Serve(t, addr, func(c net.Conn) { io.Copy(c, c) })
 }
 
 // StartSource starts a TCP service that sends each connection the first n
 // bytes of Data(seed) and closes it.
 func StartSource(t testing.TB, addr string, n int64, seed uint64) string {
-	return serve(t, addr, func(c net.Conn) { io.Copy(c, io.LimitReader(Data(seed), n)) })
+	return Serve(t, addr, func(c net.Conn) { io.Copy(c, io.LimitReader(Data(seed), n)) })
 }
 
 // StartHasher starts a TCP service that reads until the peer closes its write
 // side, then answers "<hex SHA-256> <byte count>\n" (see HashLine). A reply
 // only ever arrives after a half-close, which makes it a half-close test too.
 func StartHasher(t testing.TB, addr string) string {
-	return serve(t, addr, func(c net.Conn) {
+	return Serve(t, addr, func(c net.Conn) {
 		h := sha256.New()
 		n, err := io.Copy(h, c)
 		if err != nil {
@@ -71,9 +72,11 @@ func DataSum(seed uint64, n int64) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// serve listens on addr and runs handle for each connection. When the test
-// ends it closes the listener and open connections and waits for handlers.
-func serve(t testing.TB, addr string, handle func(net.Conn)) string {
+// Serve listens on addr and runs handle for each connection. When handle
+// returns, Serve half-closes the connection, reads until the peer closes, and
+// closes it. When the test ends it closes the listener and open connections
+// and waits for the handlers. It returns the bound address.
+func Serve(t testing.TB, addr string, handle func(net.Conn)) string {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
