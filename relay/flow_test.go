@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"tunnelkit/internal/leakcheck"
 	"tunnelkit/internal/sshtest"
 )
 
@@ -319,15 +319,7 @@ func TestFlowWaitEnds(t *testing.T) {
 		t.Errorf("paused stream closed with %d %q on shutdown, want 4503", code, reason)
 	}
 
-	var stacks string
-	for i := 0; i < 300; i++ {
-		buf := make([]byte, 1<<20)
-		if stacks = string(buf[:runtime.Stack(buf, true)]); !relayFrame.MatchString(stacks) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("relay goroutines left after its streams ended:\n%s", stacks)
+	leakcheck.Gone(t, relayFrame)
 }
 
 // TestFlowBothWays: a target that writes everything before it reads while

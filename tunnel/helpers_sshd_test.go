@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -269,30 +268,5 @@ func (p *openSSH) exited(d time.Duration) (bool, error) {
 		return true, p.err
 	case <-time.After(d):
 		return false, nil
-	}
-}
-
-// checkNoLeak records the goroutine count and, when the test ends, waits
-// (bounded) for it to come back down, printing the stacks if it does not.
-// Call it before anything the test starts, and after the sshd/services, whose
-// goroutines belong to the test.
-func checkNoLeak(t *testing.T) func() {
-	// Let goroutines of earlier work (services finishing their connections)
-	// wind down, so that they do not hide a leak.
-	before := runtime.NumGoroutine()
-	for range 20 {
-		time.Sleep(25 * time.Millisecond)
-		before = min(before, runtime.NumGoroutine())
-	}
-	return func() {
-		t.Helper()
-		var n int
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if n = runtime.NumGoroutine(); n <= before {
-				return
-			}
-		}
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines still running after close (started with %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }

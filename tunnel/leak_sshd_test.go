@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"tunnelkit/internal/leakcheck"
 	"tunnelkit/internal/sshtest"
 	"tunnelkit/tunnel"
 )
@@ -23,7 +24,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	ping(t, "", forward(t, ctx, warm, "-L 0:"+exit).Entry())
 	warm.Close()
 
-	leaked := checkNoLeak(t)
+	base := leakcheck.Settle()
 	c, err := tunnel.Dial(ctx, gw.Addr, keyConfig(t, gw))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +68,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Error("entry connection still open after Client.Close")
 	}
 	open.Close()
-	leaked()
+	base.Verify(t)
 }
 
 func mustForward(t *testing.T, c *tunnel.Client, spec string) *tunnel.Forward {
@@ -89,7 +90,7 @@ func TestGatewayDies(t *testing.T) {
 	ctx := testContext(t, 30*time.Second)
 	gw := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: gateway1})
 	exit := sshtest.StartPinger(t, "127.0.0.1:0")
-	leaked := checkNoLeak(t)
+	base := leakcheck.Settle()
 
 	cfg := keyConfig(t, gw)
 	cfg.KeepaliveInterval = 200 * time.Millisecond
@@ -133,7 +134,7 @@ func TestGatewayDies(t *testing.T) {
 	}
 	open.Close()
 	c.Close()
-	leaked()
+	base.Verify(t)
 }
 
 // A gateway that stops answering (hung, or packets dropped) is declared dead
@@ -142,7 +143,7 @@ func TestKeepaliveDetectsHungGateway(t *testing.T) {
 	ctx := testContext(t, 30*time.Second)
 	gw := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: gateway1})
 	exit := sshtest.StartPinger(t, "127.0.0.1:0")
-	leaked := checkNoLeak(t)
+	base := leakcheck.Settle()
 
 	cfg := keyConfig(t, gw)
 	cfg.KeepaliveInterval, cfg.KeepaliveMax = 200*time.Millisecond, 2
@@ -171,5 +172,5 @@ func TestKeepaliveDetectsHungGateway(t *testing.T) {
 	}
 	c.Close()
 	gw.Resume()
-	leaked()
+	base.Verify(t)
 }

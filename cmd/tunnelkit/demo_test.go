@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"tunnelkit/internal/leakcheck"
 	"tunnelkit/relay/client"
 )
 
@@ -21,7 +21,7 @@ import (
 // the page and /demo.json, whose gateway takes the printed password, and it
 // stops cleanly, goroutines and all, when its context ends (Ctrl-C).
 func TestDemo(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := leakcheck.Take()
 	pr, pw := io.Pipe()
 	demoOut = pw
 	t.Cleanup(func() { demoOut = os.Stdout })
@@ -100,13 +100,5 @@ func TestDemo(t *testing.T) {
 	}
 	c.Close()
 	hc.CloseIdleConnections()
-	var now int
-	for range 200 {
-		if now = runtime.NumGoroutine(); now <= before {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	buf := make([]byte, 1<<16)
-	t.Fatalf("%d goroutines before, %d after the demo stopped:\n%s", before, now, buf[:runtime.Stack(buf, true)])
+	before.Verify(t)
 }

@@ -11,13 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"tunnelkit/internal/leakcheck"
 	"tunnelkit/internal/sshtest"
 )
 
@@ -275,7 +275,7 @@ func TestOpenSSHClient(t *testing.T) {
 
 // Closing the demo ends every goroutine it started, with clients still connected.
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := leakcheck.Take()
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := Start(ctx, Options{})
 	if err != nil {
@@ -305,15 +305,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}
 	c.Close()
 	raw.Close()
-	var now int
-	for range 200 {
-		if now = runtime.NumGoroutine(); now <= before {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	buf := make([]byte, 1<<16)
-	t.Fatalf("%d goroutines before, %d after Close:\n%s", before, now, buf[:runtime.Stack(buf, true)])
+	before.Verify(t)
 }
 
 func TestInfoHasNoPassword(t *testing.T) {

@@ -13,12 +13,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"tunnelkit/internal/leakcheck"
 	"tunnelkit/internal/sshtest"
 	"tunnelkit/relay"
 	"tunnelkit/relay/client"
@@ -41,22 +41,6 @@ func startRelay(t *testing.T, cfg relay.Config) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
-// checkLeaks fails the test if goroutines started during it outlive it.
-// Call it first, so its cleanup runs last.
-func checkLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("%d goroutines leaked:\n%s", n-before, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
-
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
@@ -67,7 +51,7 @@ const bigSize = 64 << 20
 
 // TestDialEcho carries 64 MiB each way at once through an echo service.
 func TestDialEcho(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ctx := testContext(t)
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	url := startRelay(t, relay.Config{Allow: []string{echo}})
@@ -108,7 +92,7 @@ func TestDialEcho(t *testing.T) {
 // TestDialHalfClose sends 64 MiB to a service that answers with their
 // SHA-256 only after the client's half-close, then reads the answer.
 func TestDialHalfClose(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ctx := testContext(t)
 	hasher := sshtest.StartHasher(t, "127.0.0.1:0")
 	source := sshtest.StartSource(t, "127.0.0.1:0", bigSize, 2)
@@ -165,7 +149,7 @@ func TestDialHalfClose(t *testing.T) {
 // TestDialRefused checks that a refusal surfaces as a *CloseError with
 // the relay's reason, and that the relay never dials a refused target.
 func TestDialRefused(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ctx := testContext(t)
 	var mu sync.Mutex
 	var dialed []string
@@ -204,7 +188,7 @@ func TestDialRefused(t *testing.T) {
 
 // TestToken checks both sides of token auth.
 func TestToken(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ctx := testContext(t)
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	secret := "s3cret-token-0123456789abcdef"
@@ -229,7 +213,7 @@ func TestToken(t *testing.T) {
 
 // TestDialContext checks that ctx bounds the dial only, as with net.Dialer.
 func TestDialContext(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	url := startRelay(t, relay.Config{Allow: []string{echo}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -250,7 +234,7 @@ func TestDialContext(t *testing.T) {
 
 // TestDeadline checks that an expired deadline fails Read with a timeout.
 func TestDeadline(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ctx := testContext(t)
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	url := startRelay(t, relay.Config{Allow: []string{echo}})
@@ -280,7 +264,7 @@ func TestDeadline(t *testing.T) {
 // TestListen binds port 0 on the relay host, carries several concurrent
 // connections, and frees the port on Close.
 func TestListen(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ctx := testContext(t)
 	url := startRelay(t, relay.Config{AllowListen: []string{"127.0.0.1:*"}})
 
@@ -386,7 +370,7 @@ func sendAndCheck(ctx context.Context, addr string, seed uint64, size int64) err
 
 // TestListenRefused checks listen policy refusals.
 func TestListenRefused(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ctx := testContext(t)
 	url := startRelay(t, relay.Config{})
 	_, err := client.Listen(ctx, url, "127.0.0.1:0", nil)
@@ -447,7 +431,7 @@ func logRate(t *testing.T, what string, n int64, d time.Duration) {
 // TestMessageLimit checks that writes follow the relay's announced message
 // size limit when it is below the 1 MiB default.
 func TestMessageLimit(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ctx := testContext(t)
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	url := startRelay(t, relay.Config{Allow: []string{echo}, MaxMessageSize: 16 << 10})
