@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,40 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"tunnelkit/internal/relaytest"
 	"tunnelkit/internal/sshtest"
 	"tunnelkit/relay"
 )
-
-// buildProxyBinary builds the tunnelkit binary into a temporary directory.
-func buildProxyBinary(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go command not found: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "tunnelkit")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/tunnelkit: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// startProxyRelay runs a real relay on loopback and returns its ws:// URL.
-func startProxyRelay(t *testing.T, cfg relay.Config) string {
-	t.Helper()
-	r, err := relay.New(cfg)
-	if err != nil {
-		t.Fatalf("relay.New: %v", err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-		srv.Close()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
-}
 
 // sshArgs are the options for OpenSSH's ssh to log in to srv, with
 // tunnelkit proxy as its ProxyCommand, and no user configuration.
@@ -79,8 +48,8 @@ func TestProxyOpenSSH(t *testing.T) {
 	const size = 64 << 20
 	source := sshtest.StartSource(t, "127.0.0.1:0", size, 7)
 	hasher := sshtest.StartHasher(t, "127.0.0.1:0")
-	relayURL := startProxyRelay(t, relay.Config{Allow: []string{srv.Addr}})
-	bin := buildProxyBinary(t)
+	relayURL := relaytest.Start(t, relay.Config{Allow: []string{srv.Addr}})
+	bin := buildTunnelkit(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	args := sshArgs(srv, bin, relayURL)
@@ -173,8 +142,8 @@ func dialWhenUp(ctx context.Context, t *testing.T, addr string, exited <-chan er
 func TestProxyRefused(t *testing.T) {
 	sshBin := sshtest.RequireBinary(t, "ssh")
 	srv := sshtest.StartOpenSSH(t, sshtest.Options{})
-	relayURL := startProxyRelay(t, relay.Config{Allow: []string{"127.0.0.1:1"}})
-	bin := buildProxyBinary(t)
+	relayURL := relaytest.Start(t, relay.Config{Allow: []string{"127.0.0.1:1"}})
+	bin := buildTunnelkit(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -206,8 +175,8 @@ func TestProxyToken(t *testing.T) {
 	echo6 := sshtest.StartEcho(t, "[::1]:0")
 	_, port6, _ := net.SplitHostPort(echo6)
 	const secret = "proxy-test-token-0123456789"
-	relayURL := startProxyRelay(t, relay.Config{Tokens: []relay.Token{{Secret: secret, Allow: []string{echo, echo6}}}})
-	bin := buildProxyBinary(t)
+	relayURL := relaytest.Start(t, relay.Config{Tokens: []relay.Token{{Secret: secret, Allow: []string{echo, echo6}}}})
+	bin := buildTunnelkit(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tokenFile := filepath.Join(t.TempDir(), "token")

@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
+	"tunnelkit/internal/relaytest"
 	"tunnelkit/internal/sshtest"
 	"tunnelkit/relay"
 )
@@ -136,11 +135,11 @@ func TestSSHCommand(t *testing.T) {
 
 	t.Run("relay", func(t *testing.T) {
 		pinger := sshtest.StartPinger(t, "127.0.0.1:0")
-		url := startSSHRelay(t, relay.Config{Allow: []string{gw.Addr}})
+		url := relaytest.Start(t, relay.Config{Allow: []string{gw.Addr}})
 		p := startTunnelkit(t, bin, nil, append(keyArgs, "--relay", url, "-L", "0:"+pinger, gw.User+"@"+gw.Host())...)
 		sshPing(t, p.forwardsUp(t, 1)[0])
 
-		refusing := startSSHRelay(t, relay.Config{Allow: []string{"127.0.0.9:22"}})
+		refusing := relaytest.Start(t, relay.Config{Allow: []string{"127.0.0.9:22"}})
 		startTunnelkit(t, bin, nil, append(keyArgs, "--relay", refusing, "-L", "0:"+pinger, gw.User+"@"+gw.Host())...).failsWith(t, "relay", gw.Addr)
 	})
 
@@ -454,21 +453,4 @@ func startAgent(t *testing.T, keyFile string) string {
 		wg.Wait()
 	})
 	return sock
-}
-
-// startSSHRelay runs a real relay on loopback and returns its ws:// URL.
-func startSSHRelay(t *testing.T, cfg relay.Config) string {
-	t.Helper()
-	r, err := relay.New(cfg)
-	if err != nil {
-		t.Fatalf("relay.New: %v", err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-		srv.Close()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }

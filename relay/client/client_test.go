@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -19,27 +18,11 @@ import (
 	"time"
 
 	"tunnelkit/internal/leakcheck"
+	"tunnelkit/internal/relaytest"
 	"tunnelkit/internal/sshtest"
 	"tunnelkit/relay"
 	"tunnelkit/relay/client"
 )
-
-// startRelay runs a real relay on loopback and returns its ws:// URL.
-func startRelay(t *testing.T, cfg relay.Config) string {
-	t.Helper()
-	r, err := relay.New(cfg)
-	if err != nil {
-		t.Fatalf("relay.New: %v", err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-		srv.Close()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
-}
 
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -54,7 +37,7 @@ func TestDialEcho(t *testing.T) {
 	leakcheck.Check(t)
 	ctx := testContext(t)
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
-	url := startRelay(t, relay.Config{Allow: []string{echo}})
+	url := relaytest.Start(t, relay.Config{Allow: []string{echo}})
 
 	c, err := client.Dial(ctx, url, echo, nil)
 	if err != nil {
@@ -96,7 +79,7 @@ func TestDialHalfClose(t *testing.T) {
 	ctx := testContext(t)
 	hasher := sshtest.StartHasher(t, "127.0.0.1:0")
 	source := sshtest.StartSource(t, "127.0.0.1:0", bigSize, 2)
-	url := startRelay(t, relay.Config{Allow: []string{hasher, source}})
+	url := relaytest.Start(t, relay.Config{Allow: []string{hasher, source}})
 
 	c, err := client.Dial(ctx, url, hasher, nil)
 	if err != nil {
@@ -153,7 +136,7 @@ func TestDialRefused(t *testing.T) {
 	ctx := testContext(t)
 	var mu sync.Mutex
 	var dialed []string
-	url := startRelay(t, relay.Config{
+	url := relaytest.Start(t, relay.Config{
 		Allow: []string{"127.0.0.1:1"},
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			mu.Lock()
@@ -192,7 +175,7 @@ func TestToken(t *testing.T) {
 	ctx := testContext(t)
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	secret := "s3cret-token-0123456789abcdef"
-	url := startRelay(t, relay.Config{Tokens: []relay.Token{{Secret: secret, Allow: []string{echo}}}})
+	url := relaytest.Start(t, relay.Config{Tokens: []relay.Token{{Secret: secret, Allow: []string{echo}}}})
 
 	_, err := client.Dial(ctx, url, echo, nil)
 	var ce *client.CloseError
@@ -215,7 +198,7 @@ func TestToken(t *testing.T) {
 func TestDialContext(t *testing.T) {
 	leakcheck.Check(t)
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
-	url := startRelay(t, relay.Config{Allow: []string{echo}})
+	url := relaytest.Start(t, relay.Config{Allow: []string{echo}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	c, err := client.Dial(ctx, url, echo, nil)
 	cancel()
@@ -237,7 +220,7 @@ func TestDeadline(t *testing.T) {
 	leakcheck.Check(t)
 	ctx := testContext(t)
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
-	url := startRelay(t, relay.Config{Allow: []string{echo}})
+	url := relaytest.Start(t, relay.Config{Allow: []string{echo}})
 	c, err := client.Dial(ctx, url, echo, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +249,7 @@ func TestDeadline(t *testing.T) {
 func TestListen(t *testing.T) {
 	leakcheck.Check(t)
 	ctx := testContext(t)
-	url := startRelay(t, relay.Config{AllowListen: []string{"127.0.0.1:*"}})
+	url := relaytest.Start(t, relay.Config{AllowListen: []string{"127.0.0.1:*"}})
 
 	ln, err := client.Listen(ctx, url, "127.0.0.1:0", nil)
 	if err != nil {
@@ -372,7 +355,7 @@ func sendAndCheck(ctx context.Context, addr string, seed uint64, size int64) err
 func TestListenRefused(t *testing.T) {
 	leakcheck.Check(t)
 	ctx := testContext(t)
-	url := startRelay(t, relay.Config{})
+	url := relaytest.Start(t, relay.Config{})
 	_, err := client.Listen(ctx, url, "127.0.0.1:0", nil)
 	var ce *client.CloseError
 	if !errors.As(err, &ce) || ce.Code != 4403 {
@@ -434,7 +417,7 @@ func TestMessageLimit(t *testing.T) {
 	leakcheck.Check(t)
 	ctx := testContext(t)
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
-	url := startRelay(t, relay.Config{Allow: []string{echo}, MaxMessageSize: 16 << 10})
+	url := relaytest.Start(t, relay.Config{Allow: []string{echo}, MaxMessageSize: 16 << 10})
 	c, err := client.Dial(ctx, url, echo, nil)
 	if err != nil {
 		t.Fatal(err)
