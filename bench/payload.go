@@ -11,6 +11,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"tunnelkit/internal/tcpserve"
 )
 
 // pattern is the payload every throughput run sends: random bytes of a prime
@@ -58,29 +60,21 @@ type sinkResult struct {
 // Expect bytes or the connection ended. Connections with no data at all
 // (readiness probes) are reported too, with Bytes 0.
 type Sink struct {
-	ln      net.Listener
+	*tcpserve.Server
 	results chan sinkResult
 	mu      sync.Mutex
 	expect  int64
-	wg      sync.WaitGroup
-	conns   map[net.Conn]struct{}
-	closing bool
 }
 
 func startSink(addr string) (*Sink, error) {
-	ln, err := net.Listen("tcp", addr)
+	s := &Sink{results: make(chan sinkResult, 64)}
+	srv, err := tcpserve.Listen(addr, s.serve)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
-	s := &Sink{ln: ln, results: make(chan sinkResult, 64), conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go s.serve()
+	s.Server = srv
 	return s, nil
 }
-
-func (s *Sink) Addr() string { return s.ln.Addr().String() }
-
-func (s *Sink) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
 // Expect sets the byte count of the next runs and drops stale results.
 func (s *Sink) Expect(n int64) {
@@ -111,37 +105,16 @@ func (s *Sink) Wait(ctx context.Context) (sinkResult, error) {
 	}
 }
 
-func (s *Sink) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		expect := s.expect
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			r := s.check(c, expect)
-			select {
-			case s.results <- r:
-			default: // nobody is waiting for this one
-			}
-			io.Copy(io.Discard, c) // drain the rest so the sender is never stuck
-			c.Close()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
+func (s *Sink) serve(c net.Conn) {
+	s.mu.Lock()
+	expect := s.expect
+	s.mu.Unlock()
+	r := s.check(c, expect)
+	select {
+	case s.results <- r:
+	default: // nobody is waiting for this one
 	}
+	io.Copy(io.Discard, c) // drain the rest so the sender is never stuck
 }
 
 func (s *Sink) check(c net.Conn, expect int64) sinkResult {
@@ -179,109 +152,33 @@ func (s *Sink) check(c net.Conn, expect int64) sinkResult {
 	}
 }
 
-func (s *Sink) Close() {
-	s.mu.Lock()
-	s.closing = true
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.ln.Close()
-	s.wg.Wait()
-}
-
 // Echo is a TCP server that writes back whatever it reads.
-type Echo struct {
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
+type Echo struct{ *tcpserve.Server }
 
 func startEcho(addr string) (*Echo, error) {
-	ln, err := net.Listen("tcp", addr)
+	srv, err := tcpserve.Listen(addr, func(c net.Conn) { io.Copy(c, c) })
 	if err != nil {
 		return nil, fmt.Errorf("echo: %w", err)
 	}
-	e := &Echo{ln: ln, conns: map[net.Conn]struct{}{}}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			e.mu.Lock()
-			e.conns[c] = struct{}{}
-			e.mu.Unlock()
-			e.wg.Add(1)
-			go func() {
-				defer e.wg.Done()
-				io.Copy(c, c)
-				c.Close()
-				e.mu.Lock()
-				delete(e.conns, c)
-				e.mu.Unlock()
-			}()
-		}
-	}()
-	return e, nil
-}
-
-func (e *Echo) Addr() string { return e.ln.Addr().String() }
-
-func (e *Echo) Port() int { return e.ln.Addr().(*net.TCPAddr).Port }
-
-func (e *Echo) Close() {
-	e.ln.Close()
-	e.mu.Lock()
-	for c := range e.conns {
-		c.Close()
-	}
-	e.mu.Unlock()
-	e.wg.Wait()
+	return &Echo{srv}, nil
 }
 
 // Source is a TCP server that, for each connection, reads an 8-byte
 // big-endian count and writes that many bytes of the pattern: the exit of
 // the download cases, where data flows from the exit back to the entry.
-type Source struct {
-	Echo // same lifecycle: listener, conns, wait group
-}
+type Source struct{ *tcpserve.Server }
 
 func startSource(addr string) (*Source, error) {
-	ln, err := net.Listen("tcp", addr)
+	srv, err := tcpserve.Listen(addr, func(c net.Conn) {
+		var hdr [8]byte
+		if _, err := io.ReadFull(c, hdr[:]); err == nil {
+			sendPattern(c, int64(binary.BigEndian.Uint64(hdr[:])), 64<<10)
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	s := &Source{Echo{ln: ln, conns: map[net.Conn]struct{}{}}}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns[c] = struct{}{}
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				var hdr [8]byte
-				if _, err := io.ReadFull(c, hdr[:]); err == nil {
-					sendPattern(c, int64(binary.BigEndian.Uint64(hdr[:])), 64<<10)
-				}
-				c.Close()
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
-		}
-	}()
-	return s, nil
+	return &Source{srv}, nil
 }
 
 // receivePattern asks the source at the far end of c for n bytes and checks them.

@@ -9,78 +9,19 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"tunnelkit/internal/tcpserve"
 )
 
-// service is a TCP listener whose connections are each handled by serve;
-// Close stops it and every connection, and waits for their goroutines.
-type service struct {
-	ln    net.Listener
-	serve func(net.Conn)
-	wg    sync.WaitGroup
-
-	mu     sync.Mutex
-	closed bool
-	conns  map[net.Conn]struct{}
-}
-
-func startService(addr string, serve func(net.Conn)) (*service, error) {
+// startService serves each connection to the loopback address addr with
+// serve; closing the service ends every connection and waits for it.
+func startService(addr string, serve func(net.Conn)) (*tcpserve.Server, error) {
 	if err := requireLoopback(addr); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	s := &service{ln: ln, serve: serve, conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go s.acceptLoop()
-	return s, nil
-}
-
-func (s *service) Addr() string { return s.ln.Addr().String() }
-
-func (s *service) acceptLoop() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-				c.Close()
-			}()
-			s.serve(c)
-		}()
-	}
-}
-
-func (s *service) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	err := s.ln.Close()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
+	return tcpserve.Listen(addr, serve)
 }
 
 // echo sends back every byte it receives.

@@ -8,8 +8,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"sync"
 	"testing"
+
+	"tunnelkit/internal/tcpserve"
 )
 
 // StartPinger starts a TCP service on addr ("127.0.0.3:0" picks a port) that
@@ -78,51 +79,18 @@ func DataSum(seed uint64, n int64) string {
 // and waits for the handlers. It returns the bound address.
 func Serve(t testing.TB, addr string, handle func(net.Conn)) string {
 	t.Helper()
-	l, err := net.Listen("tcp", addr)
+	s, err := tcpserve.Listen(addr, func(c net.Conn) {
+		handle(c)
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		// Read what the peer still sends, so that closing with unread
+		// data does not turn the FIN into a reset.
+		io.Copy(io.Discard, c)
+	})
 	if err != nil {
 		t.Fatalf("sshtest: listen on %s: %v", addr, err)
 	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				handle(c)
-				if cw, ok := c.(interface{ CloseWrite() error }); ok {
-					cw.CloseWrite()
-				}
-				// Read what the peer still sends, so that closing with unread
-				// data does not turn the FIN into a reset.
-				io.Copy(io.Discard, c)
-				c.Close()
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
+	t.Cleanup(func() { s.Close() })
+	return s.Addr()
 }
