@@ -34,6 +34,30 @@ func pump(ctx context.Context, ws *websocket.Conn, size int, chunk int) ([32]byt
 	return sum, ws.Write(ctx, websocket.MessageBinary, nil)
 }
 
+// echoThrough sends size bytes in chunk-sized messages on ws, a stream to an
+// echo service, then half-closes, and fails unless the same bytes come back.
+func echoThrough(t *testing.T, ctx context.Context, ws *websocket.Conn, size, chunk int) {
+	t.Helper()
+	type result struct {
+		sum [32]byte
+		n   int
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		sum, n, err := drainStream(ctx, ws)
+		got <- result{sum, n, err}
+	}()
+	sent, err := pump(ctx, ws, size, chunk)
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	res := <-got
+	if res.err != nil || res.n != size || res.sum != sent {
+		t.Fatalf("echoed %d bytes (err %v), sha256 match %v; want %d bytes, same sha256", res.n, res.err, res.sum == sent, size)
+	}
+}
+
 // drainStream reads binary messages until the zero-length half-close and
 // returns their SHA-256 and size.
 func drainStream(ctx context.Context, ws *websocket.Conn) ([32]byte, int, error) {
@@ -76,25 +100,7 @@ func TestDialBridgeEchoSHA256(t *testing.T) {
 	if err != nil || m.Type != "open" || m.Addr != echo || m.Max != DefaultMaxMessageSize {
 		t.Fatalf("open message = %+v, %v; want open %s", m, err, echo)
 	}
-	const size = 64 << 20
-	type result struct {
-		sum [32]byte
-		n   int
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		sum, n, err := drainStream(ctx, ws)
-		got <- result{sum, n, err}
-	}()
-	sent, err := pump(ctx, ws, size, 1<<20)
-	if err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	res := <-got
-	if res.err != nil || res.n != size || res.sum != sent {
-		t.Fatalf("echoed %d bytes (err %v), sha256 match %v; want %d bytes, same sha256", res.n, res.err, res.sum == sent, size)
-	}
+	echoThrough(t, ctx, ws, 64<<20, 1<<20)
 	// Both directions half-closed: the relay closes normally.
 	if code, reason := expectClose(t, ctx, ws); code != websocket.StatusNormalClosure {
 		t.Fatalf("close = %d %q, want 1000", code, reason)

@@ -102,24 +102,7 @@ func TestMisbehavingClientsDoNotStallOthers(t *testing.T) {
 	if _, err := readMessage(ctx, ws); err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		sum [32]byte
-		n   int
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		sum, n, err := drainStream(ctx, ws)
-		got <- result{sum, n, err}
-	}()
-	const size = 8 << 20
-	sent, err := pump(ctx, ws, size, 64<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res := <-got; res.err != nil || res.n != size || res.sum != sent {
-		t.Fatalf("healthy stream: %d bytes, err %v, sha256 match %v", res.n, res.err, res.sum == sent)
-	}
+	echoThrough(t, ctx, ws, 8<<20, 64<<10)
 	if code, _ := expectClose(t, ctx, ws); code != websocket.StatusNormalClosure {
 		t.Fatalf("healthy stream closed with %d, want 1000", code)
 	}
