@@ -1,7 +1,6 @@
 package tunnel_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -126,33 +125,9 @@ func portOf(t *testing.T, addr string) int {
 // and checks the reply.
 func ping(t *testing.T, src, addr string) {
 	t.Helper()
-	if err := tryPing(src, addr, "ping "+addr); err != nil {
+	if err := sshtest.Ping(src, addr, "ping "+addr); err != nil {
 		t.Fatalf("ping %s: %v", addr, err)
 	}
-}
-
-func tryPing(src, addr, msg string) error {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if src != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
-	}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, msg+"\n"); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("read reply: %w", err)
-	}
-	if want := "ACK " + msg + "\n"; line != want {
-		return fmt.Errorf("reply %q, want %q", line, want)
-	}
-	return nil
 }
 
 // eventually retries f every 20ms until it succeeds or d passes.

@@ -187,7 +187,7 @@ func TestOpenSSHParityIPv6(t *testing.T) {
 	sshL, sshR := sshtest.FreePort(t, "::1"), sshtest.FreePort(t, "::1")
 	startOpenSSH(t, gw, "-L", fmt.Sprintf("[::1]:%d:%s", sshL, exit), "-R", fmt.Sprintf("[::1]:%d:%s", sshR, exit))
 	for _, addr := range []string{hostPort("::1", sshL), hostPort("::1", sshR)} {
-		if err := eventually(10*time.Second, func() error { return tryPing("", addr, "v6") }); err != nil {
+		if err := eventually(10*time.Second, func() error { return sshtest.Ping("", addr, "v6") }); err != nil {
 			t.Errorf("ssh forward on %s: %v", addr, err)
 		}
 	}

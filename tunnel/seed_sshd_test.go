@@ -153,7 +153,7 @@ func TestSeedR2(t *testing.T) {
 			if !tc.onGateway {
 				up = hostPort("127.0.0.1", sshPort)
 			}
-			if err := eventually(10*time.Second, func() error { return tryPing("", up, "up") }); err != nil {
+			if err := eventually(10*time.Second, func() error { return sshtest.Ping("", up, "up") }); err != nil {
 				t.Fatalf("ssh -R did not come up on %s: %v", up, err)
 			}
 			check("ssh", sshPort)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -370,15 +369,8 @@ func (p *tunnelkitProc) failsWith(t *testing.T, wants ...string) {
 // sshPing checks a pinger through the forward at addr.
 func sshPing(t *testing.T, addr string) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "hi\n")
-	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "ACK hi\n" {
-		t.Fatalf("ping through %s: %q, %v", addr, line, err)
+	if err := sshtest.Ping("", addr, "hi"); err != nil {
+		t.Fatalf("ping through %s: %v", addr, err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"testing"
+	"time"
 
 	"tunnelkit/internal/tcpserve"
 )
@@ -25,6 +26,32 @@ func StartPinger(t testing.TB, addr string) string {
 			}
 		}
 	})
+}
+
+// Ping sends msg as one line to the pinger at addr, from the local address
+// src unless it is "", and checks that the reply is "ACK <msg>".
+func Ping(src, addr, msg string) error {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, msg+"\n"); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read reply: %w", err)
+	}
+	if want := "ACK " + msg + "\n"; line != want {
+		return fmt.Errorf("reply %q, want %q", line, want)
+	}
+	return nil
 }
 
 // StartEcho starts a TCP service that writes back everything it reads and
