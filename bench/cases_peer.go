@@ -43,38 +43,50 @@ func opensshCase(name, label, peer string, kind byte, extra func(e *Env) ([]stri
 				return nil, err
 			}
 		}
-		p1, err := freePort()
+		fwd, sinkEntry, echoEntry, err := twoForwards(e, kind)
 		if err != nil {
 			cleanup()
 			return nil, err
 		}
-		p2, err := freePort()
-		if err != nil {
-			cleanup()
-			return nil, err
-		}
-		flag := "-" + string(kind)
 		args := append([]string{"ssh"}, e.Sshd.sshArgs()...)
 		args = append(args, more...)
-		args = append(args,
-			flag, fmt.Sprintf("127.0.0.1:%d:%s", p1, e.Sink.Addr()),
-			flag, fmt.Sprintf("127.0.0.1:%d:%s", p2, e.Echo.Addr()),
-			"127.0.0.1")
+		args = append(args, fwd...)
+		args = append(args, "127.0.0.1")
 		proc, err := startProc(ctx, "ssh", args, nil)
 		if err != nil {
 			cleanup()
 			return nil, err
 		}
 		stop := func() { proc.Stop(); cleanup() }
-		if err := waitForwards(ctx, proc, loopback(p1), loopback(p2)); err != nil {
+		if err := waitForwards(ctx, proc, sinkEntry, echoEntry); err != nil {
 			stop()
 			return nil, err
 		}
 		return &Path{
-			DialSink: tcpDialer(loopback(p1)), DialEcho: tcpDialer(loopback(p2)),
+			DialSink: tcpDialer(sinkEntry), DialEcho: tcpDialer(echoEntry),
 			Pids: append([]int{proc.Pid(), e.Sshd.Pid()}, morePids...), Close: stop,
 		}, nil
 	}}
+}
+
+// twoForwards picks two free loopback ports and returns the ssh flags (-L
+// or -R, after kind) that forward them to the sink and to the echo server,
+// and the two entry addresses.
+func twoForwards(e *Env, kind byte) (flags []string, sinkEntry, echoEntry string, err error) {
+	p1, err := freePort()
+	if err != nil {
+		return nil, "", "", err
+	}
+	p2, err := freePort()
+	if err != nil {
+		return nil, "", "", err
+	}
+	flag := "-" + string(kind)
+	flags = []string{
+		flag, fmt.Sprintf("127.0.0.1:%d:%s", p1, e.Sink.Addr()),
+		flag, fmt.Sprintf("127.0.0.1:%d:%s", p2, e.Echo.Addr()),
+	}
+	return flags, loopback(p1), loopback(p2), nil
 }
 
 // waitForwards waits until both entry sockets accept connections, failing

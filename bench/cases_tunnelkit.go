@@ -60,28 +60,20 @@ func nativeCase(name, label, peer string, kind byte, viaRelay bool) Case {
 			pids = append(pids, r.Pid())
 			cleanup = r.Stop
 		}
-		p1, err := freePort()
+		fwd, sinkEntry, echoEntry, err := twoForwards(e, kind)
 		if err != nil {
 			cleanup()
 			return nil, err
 		}
-		p2, err := freePort()
-		if err != nil {
-			cleanup()
-			return nil, err
-		}
-		flag := "-" + string(kind)
-		args = append(args,
-			flag, fmt.Sprintf("127.0.0.1:%d:%s", p1, e.Sink.Addr()),
-			flag, fmt.Sprintf("127.0.0.1:%d:%s", p2, e.Echo.Addr()),
-			e.Sshd.User+"@127.0.0.1")
+		args = append(args, fwd...)
+		args = append(args, e.Sshd.User+"@127.0.0.1")
 		proc, err := startProc(ctx, "tunnelkit ssh", args, nil)
 		if err != nil {
 			cleanup()
 			return nil, err
 		}
 		stop := func() { proc.Stop(); cleanup() }
-		if err := waitForwards(ctx, proc, loopback(p1), loopback(p2)); err != nil {
+		if err := waitForwards(ctx, proc, sinkEntry, echoEntry); err != nil {
 			stop()
 			if strings.Contains(err.Error(), "flag provided but not defined") {
 				return nil, fmt.Errorf("tunnelkit ssh flags changed (%s): update bench/cases_tunnelkit.go", oneLine(err.Error(), 200))
@@ -89,7 +81,7 @@ func nativeCase(name, label, peer string, kind byte, viaRelay bool) Case {
 			return nil, err
 		}
 		return &Path{
-			DialSink: tcpDialer(loopback(p1)), DialEcho: tcpDialer(loopback(p2)),
+			DialSink: tcpDialer(sinkEntry), DialEcho: tcpDialer(echoEntry),
 			Pids:  append([]int{proc.Pid(), e.Sshd.Pid()}, pids...),
 			Close: stop,
 		}, nil
