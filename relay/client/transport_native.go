@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -19,9 +21,12 @@ import (
 // wsTransport is a coder/websocket connection. Reads go through Reader,
 // which streams each message from the connection's own buffers, and writes
 // through Write, which frames p straight into the connection's buffered
-// writer: no allocation per message either way.
+// writer: no allocation per message either way. The connection underneath
+// is a corkConn, so a message reaches the socket in one write, not one per
+// 4 KiB.
 type wsTransport struct {
-	c *websocket.Conn
+	c    *websocket.Conn
+	cork *corkConn // the TCP connection under c (and under TLS for wss)
 }
 
 func resolveRelayURL(relayURL string) (*url.URL, error) {
@@ -37,7 +42,10 @@ func dialTransport(ctx context.Context, u string, protocols []string, o *Options
 	if o.Origin != "" {
 		h.Set("Origin", o.Origin)
 	}
+	hc, conn := corkedHTTPClient()
+	defer hc.CloseIdleConnections()
 	c, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{
+		HTTPClient:      hc,
 		Subprotocols:    protocols,
 		HTTPHeader:      h,
 		CompressionMode: websocket.CompressionDisabled,
@@ -60,7 +68,36 @@ func dialTransport(ctx context.Context, u string, protocols []string, o *Options
 		return nil, fmt.Errorf("could not reach relay %s: %v", redact(u), unwrapDial(err))
 	}
 	c.SetReadLimit(maxMessage)
-	return &wsTransport{c: c}, nil
+	t := &wsTransport{c: c, cork: conn()}
+	if t.cork != nil {
+		t.cork.cork()
+	}
+	return t, nil
+}
+
+// corkedHTTPClient is an HTTP client like the default one whose
+// connections are corkConns; conn returns the last one it dialed.
+func corkedHTTPClient() (hc *http.Client, conn func() *corkConn) {
+	var mu sync.Mutex
+	var last *corkConn
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cc := &corkConn{Conn: nc}
+		mu.Lock()
+		last = cc
+		mu.Unlock()
+		return cc, nil
+	}
+	return &http.Client{Transport: tr}, func() *corkConn {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
 }
 
 // unwrapDial keeps the innermost useful part of a dial error (the
@@ -88,6 +125,12 @@ func (t *wsTransport) write(ctx context.Context, text bool, p []byte) error {
 	}
 	if err := t.c.Write(ctx, typ, p); err != nil {
 		return closeErr(err)
+	}
+	if t.cork != nil {
+		// A frame whose tail was exactly corkChunk bytes is still held.
+		if err := t.cork.Flush(); err != nil {
+			return closeErr(err)
+		}
 	}
 	return nil
 }
