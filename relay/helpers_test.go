@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,13 +15,15 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/internal/syncbuf"
 )
 
 // testRelay is a relay behind a real loopback HTTP server.
 type testRelay struct {
 	*Relay
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 func (tr *testRelay) wsURL(path string) string {
@@ -31,7 +32,7 @@ func (tr *testRelay) wsURL(path string) string {
 
 func startRelay(t *testing.T, cfg Config) *testRelay {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -177,23 +178,6 @@ func (f *fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.A
 		return a, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func testCtx(t *testing.T, d time.Duration) context.Context {

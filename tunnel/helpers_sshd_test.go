@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"tunnelkit/internal/sshtest"
+	"tunnelkit/internal/syncbuf"
 	"tunnelkit/tunnel"
 )
 
@@ -39,28 +39,10 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// syncBuffer collects log output from many goroutines; it is dumped into the
-// test output when the test fails (goroutines may outlive t.Log's window).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// testLogger returns a debug logger whose output is shown if the test fails.
-func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+// testLogger returns a debug logger whose output is shown if the test fails:
+// goroutines may outlive t.Log's window, so it goes to a buffer first.
+func testLogger(t *testing.T) (*slog.Logger, *syncbuf.Buffer) {
+	buf := &syncbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("tunnel log:\n%s", buf.String())
@@ -196,7 +178,7 @@ func waitLog(t *testing.T, file, substr string) {
 // openSSH is a running /usr/bin/ssh -N.
 type openSSH struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 	err    error
 }
@@ -206,7 +188,7 @@ type openSSH struct {
 // tunnelkit.
 func startOpenSSH(t *testing.T, s *sshtest.Server, args ...string) *openSSH {
 	t.Helper()
-	p := &openSSH{stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &openSSH{stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = sshCommand(t, s, s.KnownHostsFile, append([]string{"-N", "-o", "ExitOnForwardFailure=yes"}, args...)...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

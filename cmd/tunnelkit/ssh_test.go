@@ -20,6 +20,7 @@ import (
 
 	"tunnelkit/internal/relaytest"
 	"tunnelkit/internal/sshtest"
+	"tunnelkit/internal/syncbuf"
 	"tunnelkit/relay"
 )
 
@@ -210,24 +211,13 @@ func buildTunnelkit(t *testing.T) string {
 // tunnelkitProc is a running "tunnelkit ssh".
 type tunnelkitProc struct {
 	cmd    *exec.Cmd
-	mu     sync.Mutex
-	stderr bytes.Buffer
+	stderr syncbuf.Buffer
 	stdin  io.WriteCloser // the terminal, for startTunnelkitTTY
 	done   chan struct{}
 	err    error
 }
 
-func (p *tunnelkitProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.Write(b)
-}
-
-func (p *tunnelkitProc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
+func (p *tunnelkitProc) output() string { return p.stderr.String() }
 
 // startTunnelkit runs "tunnelkit ssh args..." with a clean environment (an
 // empty HOME, no agent) plus env, stdin not a terminal. It is killed when
@@ -236,7 +226,7 @@ func startTunnelkit(t *testing.T, bin string, env []string, args ...string) *tun
 	t.Helper()
 	p := &tunnelkitProc{done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"ssh"}, args...)...)
-	p.cmd.Stderr = p
+	p.cmd.Stderr = &p.stderr
 	p.start(t, env, args)
 	return p
 }
@@ -252,7 +242,7 @@ func startTunnelkitTTY(t *testing.T, bin string, env []string, args ...string) *
 	}
 	p := &tunnelkitProc{done: make(chan struct{})}
 	p.cmd = exec.Command(script, "-qefc", line, "/dev/null")
-	p.cmd.Stdout = p
+	p.cmd.Stdout = &p.stderr
 	in, err := p.cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
