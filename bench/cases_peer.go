@@ -52,21 +52,28 @@ func opensshCase(name, label, peer string, kind byte, extra func(e *Env) ([]stri
 		args = append(args, more...)
 		args = append(args, fwd...)
 		args = append(args, "127.0.0.1")
-		proc, err := startProc(ctx, "ssh", args, nil)
-		if err != nil {
-			cleanup()
-			return nil, err
-		}
-		stop := func() { proc.Stop(); cleanup() }
-		if err := waitForwards(ctx, proc, sinkEntry, echoEntry); err != nil {
-			stop()
-			return nil, err
-		}
-		return &Path{
-			DialSink: tcpDialer(sinkEntry), DialEcho: tcpDialer(echoEntry),
-			Pids: append([]int{proc.Pid(), e.Sshd.Pid()}, morePids...), Close: stop,
-		}, nil
+		return forwardPath(ctx, e, "ssh", args, sinkEntry, echoEntry, morePids, cleanup)
 	}}
+}
+
+// forwardPath runs the forwarding process name with args, waits for its two
+// entry sockets, and returns the path through them; closing the path stops
+// the process and runs cleanup, and so does a failure.
+func forwardPath(ctx context.Context, e *Env, name string, args []string, sinkEntry, echoEntry string, pids []int, cleanup func()) (*Path, error) {
+	proc, err := startProc(ctx, name, args, nil)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	stop := func() { proc.Stop(); cleanup() }
+	if err := waitForwards(ctx, proc, sinkEntry, echoEntry); err != nil {
+		stop()
+		return nil, err
+	}
+	return &Path{
+		DialSink: tcpDialer(sinkEntry), DialEcho: tcpDialer(echoEntry),
+		Pids: append([]int{proc.Pid(), e.Sshd.Pid()}, pids...), Close: stop,
+	}, nil
 }
 
 // twoForwards picks two free loopback ports and returns the ssh flags (-L

@@ -67,23 +67,10 @@ func nativeCase(name, label, peer string, kind byte, viaRelay bool) Case {
 		}
 		args = append(args, fwd...)
 		args = append(args, e.Sshd.User+"@127.0.0.1")
-		proc, err := startProc(ctx, "tunnelkit ssh", args, nil)
-		if err != nil {
-			cleanup()
-			return nil, err
+		p, err := forwardPath(ctx, e, "tunnelkit ssh", args, sinkEntry, echoEntry, pids, cleanup)
+		if err != nil && strings.Contains(err.Error(), "flag provided but not defined") {
+			return nil, fmt.Errorf("tunnelkit ssh flags changed (%s): update bench/cases_tunnelkit.go", oneLine(err.Error(), 200))
 		}
-		stop := func() { proc.Stop(); cleanup() }
-		if err := waitForwards(ctx, proc, sinkEntry, echoEntry); err != nil {
-			stop()
-			if strings.Contains(err.Error(), "flag provided but not defined") {
-				return nil, fmt.Errorf("tunnelkit ssh flags changed (%s): update bench/cases_tunnelkit.go", oneLine(err.Error(), 200))
-			}
-			return nil, err
-		}
-		return &Path{
-			DialSink: tcpDialer(sinkEntry), DialEcho: tcpDialer(echoEntry),
-			Pids:  append([]int{proc.Pid(), e.Sshd.Pid()}, pids...),
-			Close: stop,
-		}, nil
+		return p, err
 	}}
 }
