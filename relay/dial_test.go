@@ -112,10 +112,7 @@ func TestDialHalfClose(t *testing.T) {
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}})
 	ctx := testCtx(t, 20*time.Second)
-	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
-	if _, err := readMessage(ctx, ws); err != nil {
-		t.Fatal(err)
-	}
+	ws := dialOpen(t, ctx, tr, echo)
 	// Write, half-close, then read the echo: the target saw our FIN and
 	// half-closed back, while our read side stayed open.
 	if err := ws.Write(ctx, websocket.MessageBinary, []byte("hello")); err != nil {

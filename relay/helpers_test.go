@@ -122,6 +122,17 @@ func expectClose(t *testing.T, ctx context.Context, ws *websocket.Conn) (websock
 	return 0, ""
 }
 
+// dialOpen opens a dial stream to target and waits for the relay's open
+// message.
+func dialOpen(t *testing.T, ctx context.Context, tr *testRelay, target string) *websocket.Conn {
+	t.Helper()
+	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+target), dialOpts{})
+	if _, err := readMessage(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
 // refusedWith opens a stream expecting the relay to close it with code and
 // a reason containing want.
 func refusedWith(t *testing.T, ctx context.Context, url string, o dialOpts, code websocket.StatusCode, want string) {

@@ -19,10 +19,7 @@ func TestMessageSizeLimit(t *testing.T) {
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}, MaxMessageSize: 1024})
 	ctx := testCtx(t, 20*time.Second)
-	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
-	if _, err := readMessage(ctx, ws); err != nil {
-		t.Fatal(err)
-	}
+	ws := dialOpen(t, ctx, tr, echo)
 	roundTrip(t, ctx, ws, strings.Repeat("a", 1024)) // at the limit: fine
 	if err := ws.Write(ctx, websocket.MessageBinary, make([]byte, 2048)); err != nil {
 		t.Fatal(err)
@@ -98,10 +95,7 @@ func TestMisbehavingClientsDoNotStallOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
-	if _, err := readMessage(ctx, ws); err != nil {
-		t.Fatal(err)
-	}
+	ws := dialOpen(t, ctx, tr, echo)
 	echoThrough(t, ctx, ws, 8<<20, 64<<10)
 	if code, _ := expectClose(t, ctx, ws); code != websocket.StatusNormalClosure {
 		t.Fatalf("healthy stream closed with %d, want 1000", code)
@@ -112,10 +106,7 @@ func TestIdleTimeout(t *testing.T) {
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}, IdleTimeout: 300 * time.Millisecond})
 	ctx := testCtx(t, 20*time.Second)
-	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
-	if _, err := readMessage(ctx, ws); err != nil {
-		t.Fatal(err)
-	}
+	ws := dialOpen(t, ctx, tr, echo)
 	roundTrip(t, ctx, ws, "then nothing")
 	code, reason := expectClose(t, ctx, ws)
 	if code != StatusIdle || !strings.Contains(reason, "--idle-timeout") {
@@ -127,10 +118,7 @@ func TestIdleTimeoutSparesBusyStreams(t *testing.T) {
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}, IdleTimeout: 2 * time.Second})
 	ctx := testCtx(t, 20*time.Second)
-	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
-	if _, err := readMessage(ctx, ws); err != nil {
-		t.Fatal(err)
-	}
+	ws := dialOpen(t, ctx, tr, echo)
 	// Traffic every 50 ms for 3 s (longer than the idle timeout) keeps it open.
 	for i := 0; i < 60; i++ {
 		roundTrip(t, ctx, ws, "tick")
@@ -174,10 +162,7 @@ func TestHealthzAndMetrics(t *testing.T) {
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}})
 	ctx := testCtx(t, 20*time.Second)
-	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
-	if _, err := readMessage(ctx, ws); err != nil {
-		t.Fatal(err)
-	}
+	ws := dialOpen(t, ctx, tr, echo)
 	roundTrip(t, ctx, ws, "counted")
 	refusedWith(t, ctx, tr.wsURL("/v1/dial?target=127.0.0.1:1"), dialOpts{}, StatusRefused, "not in allow list")
 

@@ -75,10 +75,7 @@ func TestShutdownDeadlineClosesStreams(t *testing.T) {
 	echo := sshtest.StartEcho(t, "127.0.0.1:0")
 	tr := startRelay(t, Config{Allow: []string{echo}, AllowListen: []string{"127.0.0.1:0"}})
 	ctx := testCtx(t, 30*time.Second)
-	ws := connect(t, ctx, tr.wsURL("/v1/dial?target="+echo), dialOpts{})
-	if _, err := readMessage(ctx, ws); err != nil {
-		t.Fatal(err)
-	}
+	ws := dialOpen(t, ctx, tr, echo)
 	ctl, bound := openListener(t, ctx, tr, "127.0.0.1:0")
 
 	type closed struct {
