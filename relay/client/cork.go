@@ -15,6 +15,9 @@ const corkChunk = 4096
 // corkSize is how much corkConn gathers before it writes.
 const corkSize = 256 << 10
 
+// readAhead is the read buffer: enough for a few SSH packets at a time.
+const readAhead = 64 << 10
+
 var corkPool = sync.Pool{New: func() any { b := make([]byte, corkSize); return &b }}
 
 // corkConn gathers those mid-frame 4 KiB writes so a message leaves in one
@@ -35,6 +38,11 @@ type corkConn struct {
 
 	vec  [2][]byte // backs bufs, so a writev allocates nothing
 	bufs net.Buffers
+
+	rmu    sync.Mutex
+	rbuf   []byte // read ahead, allocated on the first short read
+	rr, rn int    // unread bytes are rbuf[rr:rn]
+	rerr   error  // from the read that filled rbuf, returned once it is drained
 }
 
 func (c *corkConn) cork() {
@@ -77,6 +85,34 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	}
 	c.n += copy((*c.buf)[c.n:], p)
 	return len(p), nil
+}
+
+// Read reads ahead readAhead bytes when it can: coder/websocket reads a
+// large frame in pieces of its 4 KiB bufio.Reader, one read each
+// otherwise.
+func (c *corkConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rr == c.rn {
+		if err := c.rerr; err != nil {
+			c.rerr = nil
+			return 0, err
+		}
+		if len(p) >= readAhead {
+			return c.Conn.Read(p)
+		}
+		if c.rbuf == nil {
+			c.rbuf = make([]byte, readAhead)
+		}
+		n, err := c.Conn.Read(c.rbuf)
+		if n == 0 {
+			return 0, err
+		}
+		c.rr, c.rn, c.rerr = 0, n, err
+	}
+	n := copy(p, c.rbuf[c.rr:c.rn])
+	c.rr += n
+	return n, nil
 }
 
 // Flush writes what is held.
