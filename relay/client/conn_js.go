@@ -16,6 +16,12 @@ package client
 // while bufferedAmount is over highWater, bounds the receive queue and
 // delivers every queued message before the close that followed it.
 //
+// Each send crosses into the browser and out to its network process, a
+// cost per message, and SSH writes one packet (at most 32 KiB) at a time.
+// So writes gather in a Go buffer and go out as one message once the
+// writer yields (the page runs one goroutine at a time, so that is when it
+// has produced all it can for now) or the buffer is full.
+//
 // A WebSocket has no read backpressure either: the page cannot tell the
 // relay to slow down. So data streams ask the relay for credit flow control
 // (PROTOCOL.md): it sends at most flowWindow bytes the page has not
@@ -62,6 +68,9 @@ const (
 	gcEvery = 32 << 20
 	// closeWait bounds the wait for the peer's close.
 	closeWait = 5 * time.Second
+	// gatherMax bounds the bytes gathered into one message (and the
+	// relay's announced limit, if lower).
+	gatherMax = 256 << 10
 )
 
 var (
@@ -98,6 +107,7 @@ type jsTransport struct {
 	credit  int           // what the relay lets the page send unacknowledged
 	avail   int           // of it, not spent
 	credits chan struct{} // cap 1: the relay acknowledged sent bytes
+	sendMax int           // the relay's message limit, from its first message; 0: not announced
 
 	r jsReader // payload of the message being read
 
@@ -106,6 +116,9 @@ type jsTransport struct {
 	view    js.Value   // staging.subarray(0, viewLen), reused while sizes repeat
 	viewLen int
 	poll    *time.Timer
+	pend    []byte // written, not sent yet
+	pending bool   // a flushLater is on its way
+	werr    error  // sticky: a deferred send failed
 }
 
 // resolveRelayURL resolves relayURL against the page's location, so "" is
@@ -185,6 +198,8 @@ func (t *jsTransport) handleMessage(e js.Value) {
 		t.unacked += m.size // counted from the start: data may beat setFlow
 	} else if t.credit > 0 && t.takeAckLocked(m.text) {
 		return
+	} else if t.sendMax == 0 {
+		t.sendMax = announcedMax(m.text)
 	}
 	switch {
 	case m.size > t.limit:
@@ -285,17 +300,68 @@ func collectGarbage(n int) {
 func (t *jsTransport) write(ctx context.Context, text bool, p []byte) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
+	if t.werr != nil {
+		return t.werr
+	}
+	t.mu.Lock()
+	if t.credit > 0 && !text {
+		t.avail -= len(p) // writable said it may
+	}
+	limit := min(gatherMax, t.sendMax)
+	t.mu.Unlock()
+	if text || len(p) == 0 || len(t.pend)+len(p) > limit {
+		if err := t.flushLocked(ctx); err != nil {
+			return err
+		}
+	}
+	if text {
+		if err := t.waitDrained(ctx); err != nil {
+			return err
+		}
+		return catch(func() { t.ws.Call("send", string(p)) })
+	}
+	if len(p) == 0 || len(p) > limit {
+		return t.sendLocked(ctx, p)
+	}
+	if t.pend == nil {
+		t.pend = make([]byte, 0, limit)
+	}
+	t.pend = append(t.pend, p...)
+	if !t.pending {
+		t.pending = true
+		go t.flushLater()
+	}
+	return nil
+}
+
+// flushLater sends what was gathered. It runs once the writer that
+// started it blocks or yields, after the writes it had ready.
+func (t *jsTransport) flushLater() {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	t.pending = false
+	if err := t.flushLocked(context.Background()); err != nil && t.werr == nil {
+		t.werr = err
+	}
+}
+
+func (t *jsTransport) flushLocked(ctx context.Context) error {
+	if len(t.pend) == 0 {
+		return nil
+	}
+	err := t.sendLocked(ctx, t.pend)
+	t.pend = t.pend[:0]
+	return err
+}
+
+func (t *jsTransport) sendLocked(ctx context.Context, p []byte) error {
 	if err := t.waitDrained(ctx); err != nil {
 		return err
 	}
-	if text {
-		return catch(func() { t.ws.Call("send", string(p)) })
-	}
-	t.mu.Lock()
-	if t.credit > 0 {
-		t.avail -= len(p) // writable said it may
-	}
-	t.mu.Unlock()
+	return t.sendNow(p)
+}
+
+func (t *jsTransport) sendNow(p []byte) error {
 	if t.staging.IsUndefined() || t.staging.Length() < len(p) {
 		size := 64 << 10
 		for size < len(p) {
@@ -314,6 +380,16 @@ func (t *jsTransport) write(ctx context.Context, text bool, p []byte) error {
 	}
 	// send copies the bytes, so the staging array is free again on return.
 	return catch(func() { t.ws.Call("send", msg) })
+}
+
+// announcedMax is the message size limit the relay announces in the first
+// message of a stream; the protocol's 1 MiB when it announces none.
+func announcedMax(text string) int {
+	var m control
+	if json.Unmarshal([]byte(text), &m) == nil && m.Max > 0 {
+		return int(min(m.Max, math.MaxInt32))
+	}
+	return maxMessage
 }
 
 // waitDrained blocks while the browser holds more than highWater unsent.
@@ -352,6 +428,15 @@ func (t *jsTransport) errClosed() error {
 }
 
 func (t *jsTransport) close(code int, reason string) error {
+	// Bytes written before Close still go out, unless a writer is stuck
+	// waiting for the browser to drain: then they are lost with its own.
+	if t.wmu.TryLock() {
+		if len(t.pend) > 0 && t.ws.Get("readyState").Int() == 1 {
+			t.sendNow(t.pend)
+		}
+		t.pend = t.pend[:0]
+		t.wmu.Unlock()
+	}
 	t.mu.Lock()
 	if t.closeErr == nil {
 		t.closeErr = net.ErrClosed
