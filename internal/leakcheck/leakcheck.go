@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// Wait is how long a check waits for goroutines to end: long enough for
+// maxWait is how long a check waits for goroutines to end: long enough for
 // connections being torn down on a loaded machine, short enough to fail fast.
-const Wait = 10 * time.Second
+var maxWait = 10 * time.Second
 
 // Baseline is the number of goroutines running before a test's work.
 type Baseline int
@@ -48,7 +48,7 @@ func (b Baseline) Verify(t testing.TB, frames ...*regexp.Regexp) {
 		return n <= int(b) && (len(frames) == 0 || !matchAny(frames, stacks()))
 	})
 	if !ok {
-		t.Errorf("%d goroutines before, %d after (waited %v):\n%s", b, n, Wait, stacks)
+		t.Errorf("%d goroutines before, %d after (waited %v):\n%s", b, n, maxWait, stacks)
 	}
 }
 
@@ -57,7 +57,7 @@ func (b Baseline) Verify(t testing.TB, frames ...*regexp.Regexp) {
 func Gone(t testing.TB, frame *regexp.Regexp) {
 	t.Helper()
 	if _, stacks, ok := wait(func(_ int, stacks func() string) bool { return !frame.MatchString(stacks()) }); !ok {
-		t.Errorf("goroutines matching %s still running (waited %v):\n%s", frame, Wait, stacks)
+		t.Errorf("goroutines matching %s still running (waited %v):\n%s", frame, maxWait, stacks)
 	}
 }
 
@@ -67,10 +67,10 @@ func Stacks() string {
 	return string(buf[:runtime.Stack(buf, true)])
 }
 
-// wait polls done until it holds or Wait has passed. Stacks are only taken
+// wait polls done until it holds or maxWait has passed. Stacks are only taken
 // when done asks for them, or to report a failure.
 func wait(done func(n int, stacks func() string) bool) (n int, stacks string, ok bool) {
-	for deadline := time.Now().Add(Wait); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(maxWait); ; time.Sleep(20 * time.Millisecond) {
 		n = runtime.NumGoroutine()
 		if done(n, Stacks) {
 			return n, "", true
