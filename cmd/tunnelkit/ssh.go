@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"tunnelkit/relay/client"
@@ -159,6 +160,13 @@ func runSSH(ctx context.Context, args []string) error {
 	select {
 	case <-ctx.Done():
 		logger.Info("interrupted, closing forwards")
+		// Close each forward before the connection, so the gateway confirms
+		// it stopped listening on every -R entry socket before we exit.
+		var wg sync.WaitGroup
+		for _, f := range c.Forwards() {
+			wg.Go(func() { f.Close() })
+		}
+		wg.Wait()
 		return c.Close()
 	case <-c.Done():
 		if err := c.Wait(); err != nil {
