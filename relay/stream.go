@@ -145,18 +145,7 @@ func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader,
 	max := r.cfg.MaxMessageSize
 	var size int64
 	for {
-		// Fill buf before writing: the first read of a message returns
-		// only what the WebSocket's read buffer holds, and one write per
-		// read would double the target's writes. Read no more than one
-		// byte past the size limit, so that the check below, which names
-		// the flag, sees it before the WebSocket's own limit does.
-		fill := buf[:min(int64(len(buf)), max-size+1)]
-		n, err := 0, error(nil)
-		for n < len(fill) && err == nil {
-			var m int
-			m, err = msg.Read(fill[n:])
-			n += m
-		}
+		n, err := msg.Read(buf)
 		if n > 0 {
 			if size += int64(n); size > max {
 				s.finish(websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max))
