@@ -86,3 +86,19 @@ func BenchmarkConnRead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConnRoundTrip sends 64 bytes to an echo service and waits for
+// them to come back.
+func BenchmarkConnRoundTrip(b *testing.B) {
+	c := benchDial(b, func(c net.Conn) { io.Copy(c, c) })
+	p := make([]byte, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(p); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
