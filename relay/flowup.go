@@ -136,6 +136,7 @@ func (q *upQueue) done(n int) []byte {
 // writeUp writes queued client bytes to the target and acknowledges them
 // to the client; the client's half-close becomes the target's FIN.
 func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue, halfClose func()) {
+	acking := true
 	for {
 		run, ok := q.next(s.ctx)
 		if !ok {
@@ -153,10 +154,12 @@ func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue
 		}
 		// Only this goroutine writes acks: q.ack is not reused before
 		// Write returns.
-		if ack := q.done(len(run)); ack != nil {
+		if ack := q.done(len(run)); ack != nil && acking {
 			if err := ws.Write(context.Background(), websocket.MessageText, ack); err != nil {
-				s.finish(clientGone(err, 0))
-				return
+				// The client closed or went away: copyUp sees that
+				// too and ends the stream once the queue is written,
+				// so what the client sent still reaches the target.
+				acking = false
 			}
 		}
 	}
