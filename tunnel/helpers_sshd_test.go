@@ -143,6 +143,11 @@ func listening(t *testing.T, addr string) bool {
 // line: the reply, or how the connection ended.
 func entryOutcome(addr string) string {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if errors.Is(err, syscall.ECONNRESET) {
+		// Accepted, then reset before this goroutine saw the connect
+		// complete (a loaded machine): the same outcome for the client.
+		return "closed without reply"
+	}
 	if err != nil {
 		return "dial error: " + err.Error()
 	}
