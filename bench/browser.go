@@ -27,7 +27,8 @@ type Browser struct {
 	ctx    context.Context // the page's tab
 	cancel func()
 	pid    int
-	Sent   int64 // bytes pushed through the page's forwards so far
+	opts   string // tunnelkit.connect options as JSON, key auth to the gateway
+	Sent   int64  // bytes pushed through the page's forwards so far
 }
 
 // browser starts the shared Browser on first use.
@@ -112,11 +113,12 @@ func startBrowser(ctx context.Context, e *Env) (*Browser, error) {
 		"relay": "http://" + r.Addr, "host": "127.0.0.1", "port": e.Sshd.Port, "user": e.Sshd.User,
 		"privateKey": string(key), "hostKey": ssh.FingerprintSHA256(pub),
 	})
+	b.opts = string(opts)
 	_, err = chromedp.Run(lctx, chromedp.Evaluate[bool](`(async () => {
 		if (!window.tunnelkit) throw new Error("the page has no window.tunnelkit");
 		await tunnelkit.ready;
 		window.benchErrors = [];
-		const o = `+string(opts)+`;
+		const o = `+b.opts+`;
 		o.onEvent = (ev) => { if (ev.error) benchErrors.push(ev.kind + " " + (ev.forward || "") + ": " + ev.error); };
 		window.benchSession = await tunnelkit.connect(o);
 		return true;

@@ -14,6 +14,7 @@ type Mode struct {
 	BrowserBytes int64         `json:"browser_bytes"` // per throughput run, browser cases
 	HeapBytes    int64         `json:"heap_bytes"`    // bytes through the page before its JS heap is read
 	RTTRounds    int           `json:"rtt_rounds"`
+	PageLoads    int           `json:"page_loads"`              // fresh page loads up to a connected session
 	IdleStreams  int           `json:"idle_streams"`            // open on the tunnelkit relay
 	IdleWsockify int           `json:"idle_streams_websockify"` // websockify forks a process per stream: fewer
 	RunTimeout   time.Duration `json:"-"`                       // one throughput or RTT run
@@ -28,6 +29,7 @@ func modeFromEnv() Mode {
 		BrowserBytes: 256 << 20,
 		HeapBytes:    1 << 30,
 		RTTRounds:    2000,
+		PageLoads:    5,
 		IdleStreams:  10000,
 		IdleWsockify: 300,
 		RunTimeout:   90 * time.Second,
@@ -41,6 +43,7 @@ func modeFromEnv() Mode {
 			BrowserBytes: 16 << 20,
 			HeapBytes:    32 << 20,
 			RTTRounds:    100,
+			PageLoads:    1,
 			IdleStreams:  200,
 			IdleWsockify: 20,
 			RunTimeout:   20 * time.Second,
