@@ -241,7 +241,7 @@ func (g *testGateway) forwardFrom(sc ssh.Conn, l net.Listener, addr string, port
 				return
 			}
 			g.go_(func() { ssh.DiscardRequests(reqs) })
-			pipe(c, ch, new(atomic.Int64), new(atomic.Int64))
+			Join(c, ch)
 		})
 	}
 }
@@ -286,7 +286,7 @@ func (g *testGateway) channel(nch ssh.NewChannel) {
 			return
 		}
 		g.go_(func() { ssh.DiscardRequests(reqs) })
-		pipe(ch, c, new(atomic.Int64), new(atomic.Int64))
+		Join(ch, c)
 	})
 }
 

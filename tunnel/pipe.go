@@ -29,6 +29,16 @@ func pipe(entry, exit io.ReadWriteCloser, out, in *atomic.Int64) (bytesIn, bytes
 	return bytesIn, bytesOut
 }
 
+// Join copies a -> b and b -> a until both directions end, passing an EOF on
+// as a half-close, then closes both; it returns the bytes copied each way.
+// It is what every forwarded connection runs, for servers and tests that
+// bridge connections the same way.
+func Join(a, b io.ReadWriteCloser) (aToB, bToA int64) {
+	var ab, ba atomic.Int64
+	bToA, aToB = pipe(a, b, &ab, &ba)
+	return aToB, bToA
+}
+
 func copyHalf(dst, src io.ReadWriteCloser, counter *atomic.Int64) (n int64) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"tunnelkit/tunnel"
 )
 
 // GatewayConfig configures a Gateway.
@@ -324,7 +326,7 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 	}
 	go ssh.DiscardRequests(reqs)
 	c.log.Info("demo gateway: direct-tcpip", "target", target)
-	pipe(ch, tc.(*net.TCPConn))
+	tunnel.Join(ch, tc)
 }
 
 // session answers shells and commands with a short note: the demo gateway
@@ -457,37 +459,8 @@ func (c *conn) acceptForwarded(rf *remoteForward) {
 				return
 			}
 			go ssh.DiscardRequests(reqs)
-			pipe(ch, tc.(*net.TCPConn))
+			tunnel.Join(ch, tc)
 		}()
-	}
-}
-
-// pipe copies both ways, passing half-closes along, and returns when both
-// directions are done or either fails.
-func pipe(ch ssh.Channel, tc *net.TCPConn) {
-	defer ch.Close()
-	defer tc.Close()
-	errc := make(chan error, 2)
-	go func() {
-		_, err := io.Copy(ch, tc)
-		if err == nil {
-			err = ch.CloseWrite()
-		}
-		errc <- err
-	}()
-	go func() {
-		_, err := io.Copy(tc, ch)
-		if err == nil {
-			err = tc.CloseWrite()
-		}
-		errc <- err
-	}()
-	for range 2 {
-		if err := <-errc; err != nil {
-			// One side failed: closing both (deferred) ends the other copy.
-			ch.Close()
-			tc.Close()
-		}
 	}
 }
 
