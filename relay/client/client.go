@@ -108,7 +108,7 @@ func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o 
 		t.close(closeProtocol, "")
 		return nil, control{}, err
 	}
-	t.setReadLimit(max(m.Max, maxMessage))
+	t.setRelayMax(m.Max)
 	if m.Flow > 0 {
 		t.setFlow(m.Flow, m.Credit) // credit 0: sending is not windowed
 	}

@@ -107,7 +107,7 @@ type jsTransport struct {
 	credit  int           // what the relay lets the page send unacknowledged
 	avail   int           // of it, not spent
 	credits chan struct{} // cap 1: the relay acknowledged sent bytes
-	sendMax int           // the relay's message limit, from its first message; 0: not announced
+	sendMax int           // the relay's message limit (setRelayMax); 0: not known yet
 
 	r jsReader // payload of the message being read
 
@@ -198,8 +198,6 @@ func (t *jsTransport) handleMessage(e js.Value) {
 		t.unacked += m.size // counted from the start: data may beat setFlow
 	} else if t.credit > 0 && t.takeAckLocked(m.text) {
 		return
-	} else if t.sendMax == 0 {
-		t.sendMax = announcedMax(m.text)
 	}
 	switch {
 	case m.size > t.limit:
@@ -382,16 +380,6 @@ func (t *jsTransport) sendNow(p []byte) error {
 	return catch(func() { t.ws.Call("send", msg) })
 }
 
-// announcedMax is the message size limit the relay announces in the first
-// message of a stream; the protocol's 1 MiB when it announces none.
-func announcedMax(text string) int {
-	var m control
-	if json.Unmarshal([]byte(text), &m) == nil && m.Max > 0 {
-		return int(min(m.Max, math.MaxInt32))
-	}
-	return maxMessage
-}
-
 // waitDrained blocks while the browser holds more than highWater unsent.
 func (t *jsTransport) waitDrained(ctx context.Context) error {
 	for {
@@ -455,10 +443,14 @@ func (t *jsTransport) close(code int, reason string) error {
 	return nil
 }
 
-func (t *jsTransport) setReadLimit(n int64) {
+func (t *jsTransport) setRelayMax(n int64) {
 	t.mu.Lock()
-	t.limit = int(n)
+	t.limit = int(min(max(n, maxMessage), math.MaxInt32))
 	t.maxQueue = max(maxQueued, 2*t.limit)
+	t.sendMax = maxMessage
+	if n > 0 {
+		t.sendMax = int(min(n, math.MaxInt32))
+	}
 	t.mu.Unlock()
 }
 

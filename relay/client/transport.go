@@ -21,8 +21,11 @@ type transport interface {
 	// peer's. It is safe to call more than once and concurrently with next.
 	close(code int, reason string) error
 
-	// setReadLimit sets the largest message accepted (maxMessage until set).
-	setReadLimit(n int64)
+	// setRelayMax takes the message size limit the relay announced in its
+	// first message (0: none, the protocol's maxMessage). The largest
+	// message accepted is the larger of the two; under js the limit also
+	// bounds the writes gathered into one message.
+	setRelayMax(n int64)
 
 	// setFlow turns on flow control with the window the relay granted and
 	// the credit it gives for sending.

@@ -143,7 +143,7 @@ func (t *wsTransport) close(code int, reason string) error {
 	return err
 }
 
-func (t *wsTransport) setReadLimit(n int64) { t.c.SetReadLimit(n) }
+func (t *wsTransport) setRelayMax(n int64) { t.c.SetReadLimit(max(n, maxMessage)) }
 
 // flowWindow is 0: natively TCP already pushes back on the relay when the
 // reader is slow, and an ack written here could wait behind a blocked data
