@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"time"
 )
 
@@ -93,23 +92,32 @@ func measureRTT(ctx context.Context, e *Env, p *Path, rounds int) (p50, p99 floa
 	times := make([]time.Duration, 0, rounds)
 	const warmup = 20
 	for i := range rounds + warmup {
-		t := time.Now()
-		if _, err := c.Write(msg); err != nil {
-			return 0, 0, fmt.Errorf("echo write, round %d: %w", i, err)
-		}
-		if _, err := io.ReadFull(c, back); err != nil {
-			return 0, 0, fmt.Errorf("echo read, round %d: %w", i, err)
+		d, err := roundTrip(c, msg, back)
+		if err != nil {
+			return 0, 0, fmt.Errorf("round %d: %w", i, err)
 		}
 		if i >= warmup {
-			times = append(times, time.Since(t))
-		}
-		if string(back) != string(msg) {
-			return 0, 0, fmt.Errorf("echo returned different bytes in round %d", i)
+			times = append(times, d)
 		}
 	}
-	slices.Sort(times)
-	q := func(f float64) float64 { return float64(times[int(f*float64(len(times)-1))].Nanoseconds()) / 1e3 }
-	return q(0.50), q(0.99), nil
+	return quantile(times, 0.50), quantile(times, 0.99), nil
+}
+
+// roundTrip writes msg to the echo server through c and reads it back into
+// back, which must be as long.
+func roundTrip(c net.Conn, msg, back []byte) (time.Duration, error) {
+	t := time.Now()
+	if _, err := c.Write(msg); err != nil {
+		return 0, fmt.Errorf("echo write: %w", err)
+	}
+	if _, err := io.ReadFull(c, back); err != nil {
+		return 0, fmt.Errorf("echo read: %w", err)
+	}
+	d := time.Since(t)
+	if string(back) != string(msg) {
+		return 0, fmt.Errorf("echo returned different bytes")
+	}
+	return d, nil
 }
 
 // measureDownload asks the source at the exit for n bytes and times their
