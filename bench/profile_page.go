@@ -15,17 +15,17 @@ import (
 )
 
 // pageProfile samples the page's JavaScript and WebAssembly with the
-// DevTools profiler while bytes go through a browser -R forward, and
+// DevTools profiler while bytes go through a browser -L forward (the case with a target), and
 // returns the functions with the most samples on top of the stack.
 func pageProfile(ctx context.Context, e *Env) Profile {
 	n := e.Mode.BrowserBytes / 2
-	p := Profile{Name: "page (Chromium) -R", Load: sizeLabel(n) + " through a browser -R forward"}
+	p := Profile{Name: "page (Chromium) -L", Load: sizeLabel(n) + " through a browser -L forward"}
 	b, err := e.browser(ctx)
 	if err != nil {
 		p.Err = err.Error()
 		return p
 	}
-	c := browserCase("page-profile", "", "", 'R', false)
+	c := browserCase("page-profile", "", "", 'L', false)
 	path, err := c.Setup(ctx, e)
 	if err != nil {
 		p.Err = err.Error()
