@@ -68,9 +68,12 @@ func TestSinkCatchesCorruption(t *testing.T) {
 	defer cancel()
 	const n = 3 << 20
 	for _, corrupt := range []bool{false, true} {
-		s.Expect(n)
+		tok := s.Expect(n)
 		c, err := tcpDialer(s.Addr())(ctx)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(tok[:]); err != nil {
 			t.Fatal(err)
 		}
 		w := &corruptWriter{w: c, at: 2<<20 + 5, on: corrupt}
@@ -88,6 +91,50 @@ func TestSinkCatchesCorruption(t *testing.T) {
 		if !corrupt && (r.Err != nil || r.Bytes != n) {
 			t.Errorf("clean stream rejected: %+v", r)
 		}
+	}
+}
+
+// A connection from elsewhere that reaches the sink's port during a run,
+// with data that is not the run's, is not taken for the run.
+func TestSinkIgnoresStrayConnections(t *testing.T) {
+	s, err := startSink("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 1 << 20
+	tok := s.Expect(n)
+	stray, err := tcpDialer(s.Addr())(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stray.Close()
+	if _, err := stray.Write([]byte("SSH-2.0-somebody-else\r\n and more than a token's worth")); err != nil {
+		t.Fatal(err)
+	}
+	// Let the sink read the stray connection first.
+	for deadline := time.Now().Add(5 * time.Second); len(s.results) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := tcpDialer(s.Addr())(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(tok[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := sendPattern(c, n, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Err != nil || r.Bytes != n {
+		t.Fatalf("the run's result: %+v, want %d clean bytes", r, n)
 	}
 }
 

@@ -38,7 +38,7 @@ func measureThroughput(ctx context.Context, e *Env, p *Path, n int64) (mbps, cpu
 	if p.DialSource != nil {
 		return measureDownload(ctx, p, n)
 	}
-	e.Sink.Expect(n)
+	tok := e.Sink.Expect(n)
 	c, err := p.DialSink(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("dialing the sink through the tunnel: %w", err)
@@ -54,7 +54,13 @@ func measureThroughput(ctx context.Context, e *Env, p *Path, n int64) (mbps, cpu
 	cpu.Start()
 	start := time.Now()
 	sendErr := make(chan error, 1)
-	go func() { sendErr <- sendPattern(c, n, chunk) }()
+	go func() {
+		if _, err := c.Write(tok[:]); err != nil {
+			sendErr <- fmt.Errorf("sending the run's token: %w", err)
+			return
+		}
+		sendErr <- sendPattern(c, n, chunk)
+	}()
 	r, err := e.Sink.Wait(ctx)
 	if err != nil {
 		if se := <-sendErr; se != nil {

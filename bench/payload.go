@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -53,7 +55,14 @@ type sinkResult struct {
 	Bytes int64
 	Err   error     // content mismatch or read error before the expected count
 	Done  time.Time // when the expected count was reached (or the conn ended)
+	Stray bool      // the connection did not start with the run's token
 }
+
+// runToken is what a throughput run sends before its pattern, so the sink
+// tells the run's connection from any other that reaches its port (a
+// readiness probe, or another program on the machine dialing a port it
+// once had).
+type runToken [16]byte
 
 // Sink is a TCP server that reads each connection, checks its bytes against
 // the pattern, and reports one result per connection once it has seen
@@ -64,6 +73,7 @@ type Sink struct {
 	results chan sinkResult
 	mu      sync.Mutex
 	expect  int64
+	token   runToken
 }
 
 func startSink(addr string) (*Sink, error) {
@@ -76,11 +86,20 @@ func startSink(addr string) (*Sink, error) {
 	return s, nil
 }
 
-// Expect sets the byte count of the next runs and drops stale results.
-func (s *Sink) Expect(n int64) {
+// Expect sets the byte count of the next run and drops stale results. It
+// returns the token the run must send before its n bytes of pattern.
+func (s *Sink) Expect(n int64) runToken {
 	s.mu.Lock()
 	s.expect = n
+	crand.Read(s.token[:])
+	tok := s.token
 	s.mu.Unlock()
+	s.drop()
+	return tok
+}
+
+// drop discards results not waited for.
+func (s *Sink) drop() {
 	for {
 		select {
 		case <-s.results:
@@ -90,11 +109,16 @@ func (s *Sink) Expect(n int64) {
 	}
 }
 
-// Wait returns the next result with data, skipping empty probe connections.
+// Wait returns the result of the run's connection, skipping empty probe
+// connections and stray ones.
 func (s *Sink) Wait(ctx context.Context) (sinkResult, error) {
 	for {
 		select {
 		case r := <-s.results:
+			if r.Stray {
+				log.Printf("sink: ignored a connection that did not start with this run's token")
+				continue
+			}
 			if r.Bytes == 0 && r.Err == nil {
 				continue
 			}
@@ -107,9 +131,18 @@ func (s *Sink) Wait(ctx context.Context) (sinkResult, error) {
 
 func (s *Sink) serve(c net.Conn) {
 	s.mu.Lock()
-	expect := s.expect
+	expect, want := s.expect, s.token
 	s.mu.Unlock()
-	r := s.check(c, expect)
+	var r sinkResult
+	var got runToken
+	switch n, err := io.ReadFull(c, got[:]); {
+	case n == 0 && err != nil: // a readiness probe
+		r = sinkResult{Done: time.Now()}
+	case got != want:
+		r = sinkResult{Stray: true}
+	default:
+		r = s.check(c, expect)
+	}
 	select {
 	case s.results <- r:
 	default: // nobody is waiting for this one
