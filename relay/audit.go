@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"log/slog"
+	"math"
 	"time"
 )
 
@@ -22,7 +23,8 @@ func (r *Relay) audit(s *stream) {
 		slog.String("addr", s.addr),
 		slog.Int64("bytes_up", s.up.Load()),
 		slog.Int64("bytes_down", s.down.Load()),
-		slog.Duration("duration", time.Since(s.start)),
+		// Seconds, not slog.Duration: its JSON form is nanoseconds.
+		slog.Float64("duration_s", math.Round(time.Since(s.start).Seconds()*1000)/1000),
 		slog.Int("close_code", int(s.code)),
 		slog.String("close_reason", s.reason),
 	}
