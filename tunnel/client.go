@@ -44,7 +44,7 @@ func Connect(ctx context.Context, conn net.Conn, addr string, cfg Config) (*Clie
 	log := cfg.logger().With("gateway", addr)
 
 	hk := &hostKeyChecker{policy: cfg.HostKey, ctx: ctx, addr: addr, log: log.Info}
-	known, err := hk.knownKeys()
+	known, hasCA, err := hk.knownKeys()
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -59,10 +59,10 @@ func Connect(ctx context.Context, conn net.Conn, addr string, cfg Config) (*Clie
 		Config: ssh.Config{Ciphers: ciphers},
 		User:   cfg.User,
 		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
-			offered = key
+			offered = plainKey(key)
 			return hk.check(host, remote, key)
 		},
-		HostKeyAlgorithms: hostKeyAlgorithms(known),
+		HostKeyAlgorithms: hostKeyAlgorithms(known, hasCA),
 		AuthCallback:      plan.callback,
 		ClientVersion:     "SSH-2.0-tunnelkit",
 	}

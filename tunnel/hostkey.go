@@ -58,34 +58,64 @@ type hostKeyChecker struct {
 	log    func(msg string, args ...any)
 }
 
-// knownKeys returns the known_hosts entries for addr (none when the file is
-// missing). It asks knownhosts with a throwaway key: the KeyError lists every
-// key on record for the host.
-func (h *hostKeyChecker) knownKeys() ([]knownhosts.KnownKey, error) {
+// knownKeys returns the plain known_hosts keys for addr (none when the
+// file is missing) and whether a @cert-authority line covers it. It asks
+// knownhosts with a throwaway key: the KeyError lists every entry for the
+// host, CA lines among them.
+func (h *hostKeyChecker) knownKeys() ([]knownhosts.KnownKey, bool, error) {
 	if h.policy.KnownHostsFile == "" {
-		return nil, nil
+		return nil, false, nil
 	}
 	cb, err := knownhosts.New(h.policy.KnownHostsFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read known hosts %s: %w", h.policy.KnownHostsFile, err)
+		return nil, false, fmt.Errorf("cannot read known hosts %s: %w", h.policy.KnownHostsFile, err)
 	}
 	pub, _, _ := ed25519.GenerateKey(nil)
 	probe, _ := ssh.NewPublicKey(pub)
 	var ke *knownhosts.KeyError
 	if err := cb(h.addr, addrString(h.addr), probe); errors.As(err, &ke) {
-		return ke.Want, nil
+		plain, hasCA := splitCA(ke.Want)
+		return plain, hasCA, nil
 	}
-	return nil, nil
+	return nil, false, nil
+}
+
+// splitCA separates known_hosts entries into plain host keys and CA keys,
+// which knownhosts reports alike: it looks at each entry's line.
+func splitCA(keys []knownhosts.KnownKey) (plain []knownhosts.KnownKey, hasCA bool) {
+	files := map[string][]string{}
+	for _, k := range keys {
+		lines, ok := files[k.Filename]
+		if !ok {
+			b, _ := os.ReadFile(k.Filename)
+			lines = strings.Split(string(b), "\n")
+			files[k.Filename] = lines
+		}
+		if k.Line >= 1 && k.Line <= len(lines) && strings.HasPrefix(strings.TrimSpace(lines[k.Line-1]), "@cert-authority") {
+			hasCA = true
+			continue
+		}
+		plain = append(plain, k)
+	}
+	return plain, hasCA
 }
 
 // hostKeyAlgorithms puts the algorithms of the known keys first, so a gateway
 // with several host keys shows the one on record instead of one that would
-// look like a changed key. nil means the library default.
-func hostKeyAlgorithms(known []knownhosts.KnownKey) []string {
+// look like a changed key; host certificates go first when a CA is known
+// for the gateway, as in OpenSSH. nil means the library default.
+func hostKeyAlgorithms(known []knownhosts.KnownKey, hasCA bool) []string {
 	var first []string
+	if hasCA {
+		first = []string{
+			ssh.CertAlgoED25519v01,
+			ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01, ssh.CertAlgoECDSA521v01,
+			ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01,
+		}
+	}
 	for _, k := range known {
 		for _, a := range algorithmsForKeyType(k.Key.Type()) {
 			if !slices.Contains(first, a) {
@@ -117,6 +147,14 @@ func algorithmsForKeyType(t string) []string {
 
 // check is the ssh.HostKeyCallback.
 func (h *hostKeyChecker) check(_ string, _ net.Addr, key ssh.PublicKey) error {
+	if cert, ok := key.(*ssh.Certificate); ok {
+		if trusted, err := h.checkCert(cert); trusted || err != nil {
+			return err
+		}
+		// As OpenSSH does: a certificate no known CA vouches for is
+		// checked as the plain key it certifies.
+		key = cert.Key
+	}
 	fp := Fingerprint(key)
 	e := &HostKeyError{Addr: h.addr, KeyType: key.Type(), Fingerprint: fp}
 
@@ -148,18 +186,19 @@ func (h *hostKeyChecker) check(_ string, _ net.Addr, key ssh.PublicKey) error {
 				e.File, e.Line = re.Revoked.Filename, re.Revoked.Line
 				e.msg = fmt.Sprintf("host key %s for %s is revoked in %s:%d: refusing to connect", fp, h.addr, e.File, e.Line)
 				return e
-			case errors.As(err, &ke) && len(ke.Want) > 0:
+			case errors.As(err, &ke) && hasPlain(ke.Want):
+				known, _ := splitCA(ke.Want)
 				var want []string
-				for _, k := range ke.Want {
+				for _, k := range known {
 					e.Known = append(e.Known, Fingerprint(k.Key))
 					want = append(want, k.Key.Type()+" "+Fingerprint(k.Key))
 				}
-				e.File, e.Line = ke.Want[0].Filename, ke.Want[0].Line
+				e.File, e.Line = known[0].Filename, known[0].Line
 				e.msg = fmt.Sprintf("host key for %s changed: known_hosts has %s, gateway offered %s %s (possible man-in-the-middle; if the key really changed, remove the old line from %s:%d)",
 					h.addr, strings.Join(want, ", "), key.Type(), fp, e.File, e.Line)
 				return e
 			case errors.As(err, &ke):
-				// unknown host: decided below
+				// unknown host (at most a CA on record): decided below
 			default:
 				return fmt.Errorf("checking host key for %s against %s: %w", h.addr, file, err)
 			}
@@ -191,6 +230,54 @@ func (h *hostKeyChecker) check(_ string, _ net.Addr, key ssh.PublicKey) error {
 		h.log("new host key trusted for this connection only (no known_hosts file)", "key", key.Type()+" "+fp)
 	}
 	return nil
+}
+
+// checkCert reports whether a @cert-authority line of known_hosts vouches
+// for the gateway's host certificate. A revoked CA is an error; any other
+// failure (no CA for this host, wrong principal, expired) is logged and the
+// caller checks the certified key as a plain key.
+func (h *hostKeyChecker) checkCert(cert *ssh.Certificate) (bool, error) {
+	file := h.policy.KnownHostsFile
+	if file == "" {
+		return false, nil
+	}
+	cb, err := knownhosts.New(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot read known hosts %s: %w", file, err)
+	}
+	// A revoked CA refuses the gateway outright, as in OpenSSH; the
+	// callback reports a revoked plain key, so ask it about the CA's key.
+	// (A revoked certified key is caught when it is checked as plain.)
+	var re *knownhosts.RevokedError
+	if err := cb(h.addr, addrString(h.addr), cert.SignatureKey); errors.As(err, &re) {
+		fp := Fingerprint(cert.Key)
+		return false, &HostKeyError{Addr: h.addr, KeyType: cert.Type(), Fingerprint: fp, Revoked: true,
+			File: re.Revoked.Filename, Line: re.Revoked.Line,
+			msg: fmt.Sprintf("host certificate for %s (key %s) is signed by CA %s, which is revoked in %s:%d: refusing to connect",
+				h.addr, fp, Fingerprint(cert.SignatureKey), re.Revoked.Filename, re.Revoked.Line)}
+	}
+	if err := cb(h.addr, addrString(h.addr), cert); err != nil {
+		h.log("host certificate not accepted; checking its key as a plain host key", "reason", err.Error())
+		return false, nil
+	}
+	h.log("host certificate accepted", "key", cert.Key.Type()+" "+Fingerprint(cert.Key), "ca", Fingerprint(cert.SignatureKey), "id", cert.KeyId)
+	return true, nil
+}
+
+func hasPlain(keys []knownhosts.KnownKey) bool {
+	plain, _ := splitCA(keys)
+	return len(plain) > 0
+}
+
+// plainKey is the key a host certificate certifies, or key itself.
+func plainKey(key ssh.PublicKey) ssh.PublicKey {
+	if cert, ok := key.(*ssh.Certificate); ok {
+		return cert.Key
+	}
+	return key
 }
 
 // sameFingerprint compares "SHA256:xyz" fingerprints, tolerating a missing

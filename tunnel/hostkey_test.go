@@ -187,13 +187,16 @@ func TestHostKeyAlgorithmOrder(t *testing.T) {
 
 func TestHostKeyAlgorithms(t *testing.T) {
 	rsa := ssh.KeyAlgoRSA
-	got := hostKeyAlgorithms([]knownhosts.KnownKey{{Key: fakeKey(rsa)}, {Key: fakeKey(ssh.KeyAlgoED25519)}})
+	got := hostKeyAlgorithms([]knownhosts.KnownKey{{Key: fakeKey(rsa)}, {Key: fakeKey(ssh.KeyAlgoED25519)}}, false)
 	want := []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA, ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("hostKeyAlgorithms = %v, want %v", got, want)
 	}
-	if hostKeyAlgorithms(nil) != nil {
+	if hostKeyAlgorithms(nil, false) != nil {
 		t.Error("no known keys should keep the default algorithms")
+	}
+	if got := hostKeyAlgorithms(nil, true); len(got) == 0 || got[0] != ssh.CertAlgoED25519v01 {
+		t.Errorf("with a known CA, hostKeyAlgorithms = %v, want host certificates first", got)
 	}
 }
 

@@ -1,6 +1,7 @@
 package sshtest
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // StartOpenSSH starts /usr/sbin/sshd on a free port of o.ListenAddr with a
@@ -36,6 +39,9 @@ func StartOpenSSH(t testing.TB, o Options) *Server {
 	if listen == "" {
 		listen = "127.0.0.1"
 	}
+	if o.HostCA != nil {
+		o.Extra = append([]string{"HostCertificate " + hostCertificate(t, s.HostKey, o.HostCA, listen, hostKeyFile)}, o.Extra...)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // the free port may be taken before sshd binds it
 		s.Addr = net.JoinHostPort(listen, strconv.Itoa(FreePort(t, listen)))
@@ -50,6 +56,22 @@ func StartOpenSSH(t testing.TB, o Options) *Server {
 	dumpLog(t, s.LogFile)
 	t.Fatalf("sshtest: start sshd: %v", lastErr)
 	return nil
+}
+
+// hostCertificate signs key as a host certificate for host with ca, writes
+// it beside keyFile as OpenSSH names it, and returns its path.
+func hostCertificate(t testing.TB, key ssh.PublicKey, ca ssh.Signer, host, keyFile string) string {
+	t.Helper()
+	cert := &ssh.Certificate{
+		Key: key, CertType: ssh.HostCert, KeyId: "sshtest host",
+		ValidPrincipals: []string{host}, ValidBefore: ssh.CertTimeInfinity,
+	}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatalf("sshtest: sign host certificate: %v", err)
+	}
+	path := keyFile + "-cert.pub"
+	writeFile(t, path, ssh.MarshalAuthorizedKey(cert), 0o644)
+	return path
 }
 
 func sshdConfig(s *Server, o Options, hostKeyFile string) string {

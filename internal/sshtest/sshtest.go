@@ -20,11 +20,12 @@ import (
 // Options shape a server's configuration. Empty fields keep the defaults
 // noted on each.
 type Options struct {
-	GatewayPorts       string   // sshd GatewayPorts: "no" (default), "yes", "clientspecified"; Dropbear: "yes" adds -a
-	PermitOpen         string   // sshd PermitOpen, e.g. "127.0.0.3:4444" (default any)
-	AllowTcpForwarding string   // sshd AllowTcpForwarding (default "yes"); Dropbear: "no", "local", "remote" map to -j/-k
-	ListenAddr         string   // default "127.0.0.1"; "::1" for IPv6
-	Extra              []string // raw sshd_config lines (OpenSSH) or extra command-line flags (Dropbear)
+	GatewayPorts       string     // sshd GatewayPorts: "no" (default), "yes", "clientspecified"; Dropbear: "yes" adds -a
+	PermitOpen         string     // sshd PermitOpen, e.g. "127.0.0.3:4444" (default any)
+	AllowTcpForwarding string     // sshd AllowTcpForwarding (default "yes"); Dropbear: "no", "local", "remote" map to -j/-k
+	ListenAddr         string     // default "127.0.0.1"; "::1" for IPv6
+	Extra              []string   // raw sshd_config lines (OpenSSH) or extra command-line flags (Dropbear)
+	HostCA             ssh.Signer // OpenSSH: also present a host certificate signed by this CA, for the listen host
 }
 
 // Server is a running SSH server and what a client needs to log in.
