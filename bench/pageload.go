@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/chromedp"
 )
 
@@ -26,7 +27,7 @@ func pageLoadFigures(ctx context.Context, e *Env) []Figure {
 	}
 	var ready, connected []float64
 	for i := range e.Mode.PageLoads {
-		r, c, err := b.pageLoad(ctx)
+		r, c, _, err := b.pageLoad(ctx, false)
 		if err != nil {
 			return fail(fmt.Errorf("page load %d: %w", i+1, err))
 		}
@@ -42,8 +43,9 @@ func pageLoadFigures(ctx context.Context, e *Env) []Figure {
 // pageLoad opens the page in a new tab and returns performance.now() (ms
 // since navigation start) when tunnelkit.ready resolved and when
 // tunnelkit.connect resolved. The timing runs in the page, from a script
-// installed before navigation, so DevTools round trips do not count.
-func (b *Browser) pageLoad(ctx context.Context) (ready, connected float64, err error) {
+// installed before navigation, so DevTools round trips do not count. With
+// profile, the DevTools profiler samples the tab from before navigation.
+func (b *Browser) pageLoad(ctx context.Context, profile bool) (ready, connected float64, prof *profiler.Profile, err error) {
 	lctx, lcancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer lcancel()
 	tctx, tcancel := chromedp.NewContext(lctx) // a new tab in the same browser; closed on return
@@ -63,18 +65,34 @@ func (b *Browser) pageLoad(ctx context.Context) (ready, connected float64, err e
 		if _, err := cdp.Call(ctx, t, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}); err != nil {
 			return err
 		}
-		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
+		if _, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script}); err != nil {
+			return err
+		}
+		if !profile {
+			return nil
+		}
+		if _, err := cdp.Call(ctx, t, profiler.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		cdp.Call(ctx, t, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 200})
+		_, err := cdp.Call(ctx, t, profiler.Start, cdp.Empty{})
 		return err
 	}), chromedp.Navigate("http://"+b.relay.Addr+"/"))
 	var t []float64
 	if err == nil {
 		t, err = chromedp.Run(tctx, chromedp.Evaluate[[]float64](`window.benchLoad`, chromedp.EvalAwaitPromise))
 	}
+	if err == nil && profile {
+		res, serr := chromedp.Call(tctx, profiler.Stop, cdp.Empty{})
+		if err = serr; err == nil {
+			prof = res.Profile
+		}
+	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("loading the page and connecting in a new tab: %w", err)
+		return 0, 0, nil, fmt.Errorf("loading the page and connecting in a new tab: %w", err)
 	}
 	if len(t) != 2 {
-		return 0, 0, fmt.Errorf("page returned %v, want [ready, connected]", t)
+		return 0, 0, nil, fmt.Errorf("page returned %v, want [ready, connected]", t)
 	}
-	return t[0], t[1], nil
+	return t[0], t[1], prof, nil
 }

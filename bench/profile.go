@@ -97,7 +97,7 @@ func profiles(ctx context.Context, e *Env) []Profile {
 		}()
 		out = append(out, finishProfile(ctx, p, err))
 	}
-	return append(out, pageProfile(ctx, e))
+	return append(out, pageProfile(ctx, e), pageLoadProfile(ctx, e))
 }
 
 func relayDialPath(r *relayProc, e *Env) *Path {

@@ -55,10 +55,21 @@ func pageProfile(ctx context.Context, e *Env) Profile {
 		p.Err = fmt.Sprintf("DevTools profiler stop: %v", err)
 		return p
 	}
+	p.TopCPU = topSelf(ctx, e, res.Profile)
+	stamp := time.Now().UTC().Format("20060102-150405")
+	p.CPUFile = filepath.Join(e.Out, "page-cpu-"+stamp+".txt")
+	os.MkdirAll(e.Out, 0o755)
+	os.WriteFile(p.CPUFile, []byte(p.TopCPU), 0o644)
+	return p
+}
+
+// topSelf lists the functions with the most samples on top of the stack,
+// with Go names for the WebAssembly functions when they can be known.
+func topSelf(ctx context.Context, e *Env, prof *profiler.Profile) string {
 	names, nerr := wasmFuncNames(ctx, e)
 	self := map[string]int64{}
 	var total int64
-	for _, nd := range res.Profile.Nodes {
+	for _, nd := range prof.Nodes {
 		name := "(anonymous)"
 		if nd.CallFrame != nil && nd.CallFrame.FunctionName != "" {
 			name = nd.CallFrame.FunctionName
@@ -90,10 +101,28 @@ func pageProfile(ctx context.Context, e *Env) Profile {
 		}
 		fmt.Fprintf(&sb, "%6.2f%%  %s\n", 100*float64(x.v)/float64(max(total, 1)), x.k)
 	}
-	p.TopCPU = sb.String()
+	return sb.String()
+}
+
+// pageLoadProfile samples one page load, from navigation to a connected
+// session, in a fresh tab with the cache off.
+func pageLoadProfile(ctx context.Context, e *Env) Profile {
+	p := Profile{Name: "page load (Chromium)", Load: "navigation to a connected session, fresh tab, cache off"}
+	b, err := e.browser(ctx)
+	if err != nil {
+		p.Err = err.Error()
+		return p
+	}
+	ready, connected, prof, err := b.pageLoad(ctx, true)
+	if err != nil || prof == nil {
+		p.Err = fmt.Sprintf("profiled page load: %v", err)
+		return p
+	}
+	p.Load += fmt.Sprintf(": ready at %.0f ms, connected at %.0f ms", ready, connected)
+	p.TopCPU = topSelf(ctx, e, prof)
 	stamp := time.Now().UTC().Format("20060102-150405")
-	p.CPUFile = filepath.Join(e.Out, "page-cpu-"+stamp+".txt")
+	p.CPUFile = filepath.Join(e.Out, "pageload-cpu-"+stamp+".txt")
 	os.MkdirAll(e.Out, 0o755)
-	os.WriteFile(p.CPUFile, []byte(p.TopCPU), 0o644)
+	os.WriteFile(p.CPUFile, []byte(p.Load+"\n"+p.TopCPU), 0o644)
 	return p
 }
