@@ -36,47 +36,101 @@ const (
 	statusError = "error"
 )
 
-func runCase(ctx context.Context, e *Env, c Case) CaseResult {
-	r := CaseResult{Name: c.Name, Label: c.Label, Peer: c.Peer, Bytes: e.Mode.NativeBytes}
-	if c.Browser {
-		r.Bytes = e.Mode.BrowserBytes
+// liveCase is a case whose tunnel is set up, waiting for its next run.
+type liveCase struct {
+	c     Case
+	r     CaseResult
+	p     *Path
+	start time.Time
+}
+
+// runCases sets up every case, then measures them in rounds: one run of
+// each case per round, peers and tunnelkit alike. Absolute figures on a
+// shared machine drift over minutes; with the runs of a case and of its
+// peer interleaved, the drift falls on both and their ratio holds.
+func runCases(ctx context.Context, e *Env, cases []Case) []CaseResult {
+	live := make([]*liveCase, len(cases))
+	for i, c := range cases {
+		live[i] = setupCase(ctx, e, c)
 	}
-	fail := func(err error) CaseResult {
-		r.Status, r.Reason = statusError, err.Error()
-		if isNA(err) {
-			r.Status = statusNA
+	defer func() {
+		for _, l := range live {
+			if l.p != nil {
+				l.p.Close()
+			}
 		}
-		log.Printf("%-28s %s: %s", c.Label, r.Status, r.Reason)
-		return r
-	}
-	if e.left() < 15*time.Second {
-		return fail(na("out of time (bench budget %v)", e.Mode.Budget))
-	}
-	start := time.Now()
-	p, err := c.Setup(ctx, e)
-	if err != nil {
-		return fail(err)
-	}
-	defer p.Close()
-	for i := range e.Mode.Runs {
-		var s runSample
-		if s.MBps, s.CPUPerGiB, err = measureThroughput(ctx, e, p, r.Bytes); err != nil {
-			return fail(fmt.Errorf("run %d, throughput: %w%s", i+1, err, diagnose(p)))
-		}
-		if s.RTTp50, s.RTTp99, err = measureRTT(ctx, e, p, e.Mode.RTTRounds); err != nil {
-			return fail(fmt.Errorf("run %d, round trips: %w%s", i+1, err, diagnose(p)))
-		}
-		r.Runs = append(r.Runs, s)
-		if i+1 < e.Mode.Runs && e.left() < 30*time.Second {
-			log.Printf("%-28s stopping after %d runs: bench budget nearly spent", c.Label, i+1)
+	}()
+	for round := range e.Mode.Runs {
+		if round > 0 && e.left() < 30*time.Second {
+			log.Printf("stopping after %d rounds: bench budget nearly spent", round)
 			break
 		}
+		for _, l := range live {
+			if l.p != nil && ctx.Err() == nil {
+				l.run(ctx, e, round)
+			}
+		}
 	}
-	r.Status = statusOK
-	m := median(r.Runs, func(s runSample) float64 { return s.MBps })
-	log.Printf("%-28s %8.1f MB/s  p50 %7.1f µs  (%d runs, %.1fs)", c.Label, m,
-		median(r.Runs, func(s runSample) float64 { return s.RTTp50 }), len(r.Runs), time.Since(start).Seconds())
-	return r
+	out := make([]CaseResult, len(live))
+	for i, l := range live {
+		if l.p != nil {
+			l.r.Status = statusOK
+			log.Printf("%-28s %8.1f MB/s  p50 %7.1f µs  (%d runs)", l.c.Label,
+				median(l.r.Runs, func(s runSample) float64 { return s.MBps }),
+				median(l.r.Runs, func(s runSample) float64 { return s.RTTp50 }), len(l.r.Runs))
+		}
+		out[i] = l.r
+	}
+	return out
+}
+
+// setupCase starts a case's tunnel; a case that cannot run is returned
+// with its status and reason and no path.
+func setupCase(ctx context.Context, e *Env, c Case) *liveCase {
+	l := &liveCase{c: c, r: CaseResult{Name: c.Name, Label: c.Label, Peer: c.Peer, Bytes: e.Mode.NativeBytes}}
+	if c.Browser {
+		l.r.Bytes = e.Mode.BrowserBytes
+	}
+	if e.left() < 15*time.Second {
+		l.fail(na("out of time (bench budget %v)", e.Mode.Budget))
+		return l
+	}
+	p, err := c.Setup(ctx, e)
+	if err != nil {
+		l.fail(err)
+		return l
+	}
+	l.p = p
+	return l
+}
+
+// run measures one run of the case: throughput, then round trips.
+func (l *liveCase) run(ctx context.Context, e *Env, round int) {
+	var s runSample
+	var err error
+	if s.MBps, s.CPUPerGiB, err = measureThroughput(ctx, e, l.p, l.r.Bytes); err != nil {
+		l.fail(fmt.Errorf("run %d, throughput: %w%s", round+1, err, diagnose(l.p)))
+		return
+	}
+	if s.RTTp50, s.RTTp99, err = measureRTT(ctx, e, l.p, e.Mode.RTTRounds); err != nil {
+		l.fail(fmt.Errorf("run %d, round trips: %w%s", round+1, err, diagnose(l.p)))
+		return
+	}
+	l.r.Runs = append(l.r.Runs, s)
+}
+
+// fail records why the case did not finish and stops its tunnel.
+func (l *liveCase) fail(err error) {
+	l.r.Status, l.r.Reason = statusError, err.Error()
+	if isNA(err) {
+		l.r.Status = statusNA
+	}
+	l.r.Runs = nil
+	log.Printf("%-28s %s: %s", l.c.Label, l.r.Status, l.r.Reason)
+	if l.p != nil {
+		l.p.Close()
+		l.p = nil
+	}
 }
 
 func median[T any](xs []T, f func(T) float64) float64 {

@@ -4,7 +4,7 @@
 // prints one table (median and range of each figure over the runs, ratios to
 // each figure's peer, targets) and writes the same as JSON to bench/results/.
 //
-//	go run ./bench                  # full: 3 runs, 1 GiB per native run (~10 min on 2 cores)
+//	go run ./bench                  # full: 3 rounds of every case, 1 GiB per native run (~3-10 min on 2 cores)
 //	BENCH_QUICK=1 go run ./bench    # smoke run: tiny sizes, one run, well under a minute
 //	BENCH_PROFILE=1 go run ./bench  # also CPU and alloc profiles of the relay and native client
 //	BENCH_CASES=direct,relay-dial,idle go run ./bench  # only these cases and figures (rtt, idle, heap, wasm, pageload)
@@ -55,15 +55,13 @@ func run(ctx context.Context, m Mode, out string, w interface{ Write([]byte) (in
 	}
 	defer e.Close()
 	rep := newReport(e)
+	var cases []Case
 	for _, c := range allCases() {
-		if ctx.Err() != nil {
-			break
+		if selected(c.Name) {
+			cases = append(cases, c)
 		}
-		if !selected(c.Name) {
-			continue
-		}
-		rep.Cases = append(rep.Cases, runCase(ctx, e, c))
 	}
+	rep.Cases = runCases(ctx, e, cases)
 	for _, f := range allFigures() {
 		if ctx.Err() != nil {
 			break
