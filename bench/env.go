@@ -146,13 +146,23 @@ func repoRoot() (string, error) {
 	}
 }
 
-// raiseFileLimit lifts the soft open-file limit to the hard one, for this
-// process and (because it is set explicitly) for every child it starts: the
-// idle-stream test holds two sockets per stream in the relay.
+// wantFiles is the open-file limit the idle-stream test needs: the relay
+// holds two sockets per stream, and so does the bench (client and target).
+const wantFiles = 32768
+
+// raiseFileLimit lifts the open-file limit for this process and every child
+// it starts: to wantFiles where it may raise the hard limit too (as root),
+// else the soft limit to the hard one.
 func raiseFileLimit() uint64 {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		return 0
+	}
+	if l.Max < wantFiles {
+		up := syscall.Rlimit{Cur: wantFiles, Max: wantFiles}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &up) == nil {
+			return wantFiles
+		}
 	}
 	l.Cur = l.Max
 	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
