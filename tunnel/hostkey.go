@@ -58,20 +58,33 @@ type hostKeyChecker struct {
 	log    func(msg string, args ...any)
 }
 
+// knownHosts reads the known_hosts file into a knownhosts callback; nil
+// when there is no file. It reads the file on every call: x/crypto checks
+// the host key again at each re-key, and the file may have changed (trust
+// on first use appends to it).
+func (h *hostKeyChecker) knownHosts() (ssh.HostKeyCallback, error) {
+	file := h.policy.KnownHostsFile
+	if file == "" {
+		return nil, nil
+	}
+	cb, err := knownhosts.New(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read known hosts %s: %w", file, err)
+	}
+	return cb, nil
+}
+
 // knownKeys returns the plain known_hosts keys for addr (none when the
 // file is missing) and whether a @cert-authority line covers it. It asks
 // knownhosts with a throwaway key: the KeyError lists every entry for the
 // host, CA lines among them.
 func (h *hostKeyChecker) knownKeys() ([]knownhosts.KnownKey, bool, error) {
-	if h.policy.KnownHostsFile == "" {
-		return nil, false, nil
-	}
-	cb, err := knownhosts.New(h.policy.KnownHostsFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("cannot read known hosts %s: %w", h.policy.KnownHostsFile, err)
+	cb, err := h.knownHosts()
+	if cb == nil {
+		return nil, false, err
 	}
 	pub, _, _ := ed25519.GenerateKey(nil)
 	probe, _ := ssh.NewPublicKey(pub)
@@ -168,40 +181,38 @@ func (h *hostKeyChecker) check(_ string, _ net.Addr, key ssh.PublicKey) error {
 		return e
 	}
 
-	if file := h.policy.KnownHostsFile; file != "" {
-		cb, err := knownhosts.New(file)
+	cb, err := h.knownHosts()
+	if err != nil {
+		return err
+	}
+	if cb != nil {
+		err = cb(h.addr, addrString(h.addr), key)
+		var ke *knownhosts.KeyError
+		var re *knownhosts.RevokedError
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return fmt.Errorf("cannot read known hosts %s: %w", file, err)
-		default:
-			err = cb(h.addr, addrString(h.addr), key)
-			var ke *knownhosts.KeyError
-			var re *knownhosts.RevokedError
-			switch {
-			case err == nil:
-				return nil
-			case errors.As(err, &re):
-				e.Revoked = true
-				e.File, e.Line = re.Revoked.Filename, re.Revoked.Line
-				e.msg = fmt.Sprintf("host key %s for %s is revoked in %s:%d: refusing to connect", fp, h.addr, e.File, e.Line)
-				return e
-			case errors.As(err, &ke) && hasPlain(ke.Want):
-				known, _ := splitCA(ke.Want)
-				var want []string
-				for _, k := range known {
-					e.Known = append(e.Known, Fingerprint(k.Key))
-					want = append(want, k.Key.Type()+" "+Fingerprint(k.Key))
-				}
-				e.File, e.Line = known[0].Filename, known[0].Line
-				e.msg = fmt.Sprintf("host key for %s changed: known_hosts has %s, gateway offered %s %s (possible man-in-the-middle; if the key really changed, remove the old line from %s:%d)",
-					h.addr, strings.Join(want, ", "), key.Type(), fp, e.File, e.Line)
-				return e
-			case errors.As(err, &ke):
-				// unknown host (at most a CA on record): decided below
-			default:
-				return fmt.Errorf("checking host key for %s against %s: %w", h.addr, file, err)
+		case err == nil:
+			return nil
+		case errors.As(err, &re):
+			e.Revoked = true
+			e.File, e.Line = re.Revoked.Filename, re.Revoked.Line
+			e.msg = fmt.Sprintf("host key %s for %s is revoked in %s:%d: refusing to connect", fp, h.addr, e.File, e.Line)
+			return e
+		case errors.As(err, &ke):
+			known, _ := splitCA(ke.Want)
+			if len(known) == 0 {
+				break // unknown host (at most a CA on record): decided below
 			}
+			var want []string
+			for _, k := range known {
+				e.Known = append(e.Known, Fingerprint(k.Key))
+				want = append(want, k.Key.Type()+" "+Fingerprint(k.Key))
+			}
+			e.File, e.Line = known[0].Filename, known[0].Line
+			e.msg = fmt.Sprintf("host key for %s changed: known_hosts has %s, gateway offered %s %s (possible man-in-the-middle; if the key really changed, remove the old line from %s:%d)",
+				h.addr, strings.Join(want, ", "), key.Type(), fp, e.File, e.Line)
+			return e
+		default:
+			return fmt.Errorf("checking host key for %s against %s: %w", h.addr, h.policy.KnownHostsFile, err)
 		}
 	}
 
@@ -237,16 +248,9 @@ func (h *hostKeyChecker) check(_ string, _ net.Addr, key ssh.PublicKey) error {
 // failure (no CA for this host, wrong principal, expired) is logged and the
 // caller checks the certified key as a plain key.
 func (h *hostKeyChecker) checkCert(cert *ssh.Certificate) (bool, error) {
-	file := h.policy.KnownHostsFile
-	if file == "" {
-		return false, nil
-	}
-	cb, err := knownhosts.New(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("cannot read known hosts %s: %w", file, err)
+	cb, err := h.knownHosts()
+	if cb == nil {
+		return false, err
 	}
 	// A revoked CA refuses the gateway outright, as in OpenSSH; the
 	// callback reports a revoked plain key, so ask it about the CA's key.
@@ -265,11 +269,6 @@ func (h *hostKeyChecker) checkCert(cert *ssh.Certificate) (bool, error) {
 	}
 	h.log("host certificate accepted", "key", cert.Key.Type()+" "+Fingerprint(cert.Key), "ca", Fingerprint(cert.SignatureKey), "id", cert.KeyId)
 	return true, nil
-}
-
-func hasPlain(keys []knownhosts.KnownKey) bool {
-	plain, _ := splitCA(keys)
-	return len(plain) > 0
 }
 
 // plainKey is the key a host certificate certifies, or key itself.
