@@ -59,13 +59,7 @@ func TestQuick(t *testing.T) {
 // TestSinkCatchesCorruption checks the sink's content check: one wrong byte
 // in the middle of the stream is an error, not a fast result.
 func TestSinkCatchesCorruption(t *testing.T) {
-	s, err := startSink("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	s, ctx := testSink(t)
 	const n = 3 << 20
 	for _, corrupt := range []bool{false, true} {
 		tok := s.Expect(n)
@@ -73,11 +67,8 @@ func TestSinkCatchesCorruption(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Write(tok[:]); err != nil {
-			t.Fatal(err)
-		}
 		w := &corruptWriter{w: c, at: 2<<20 + 5, on: corrupt}
-		if err := sendPattern(w, n, 64<<10); err != nil {
+		if err := sendRun(w, tok, n, 64<<10); err != nil {
 			t.Fatal(err)
 		}
 		r, err := s.Wait(ctx)
@@ -97,13 +88,7 @@ func TestSinkCatchesCorruption(t *testing.T) {
 // A connection from elsewhere that reaches the sink's port during a run,
 // with data that is not the run's, is not taken for the run.
 func TestSinkIgnoresStrayConnections(t *testing.T) {
-	s, err := startSink("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	s, ctx := testSink(t)
 	const n = 1 << 20
 	tok := s.Expect(n)
 	stray, err := tcpDialer(s.Addr())(ctx)
@@ -123,10 +108,7 @@ func TestSinkIgnoresStrayConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Write(tok[:]); err != nil {
-		t.Fatal(err)
-	}
-	if err := sendPattern(c, n, 64<<10); err != nil {
+	if err := sendRun(c, tok, n, 64<<10); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.Wait(ctx)
@@ -136,6 +118,19 @@ func TestSinkIgnoresStrayConnections(t *testing.T) {
 	if r.Err != nil || r.Bytes != n {
 		t.Fatalf("the run's result: %+v, want %d clean bytes", r, n)
 	}
+}
+
+// testSink starts a sink on loopback for the test, with a context bounding it.
+func testSink(t *testing.T) (*Sink, context.Context) {
+	t.Helper()
+	s, err := startSink("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return s, ctx
 }
 
 type corruptWriter struct {

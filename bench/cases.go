@@ -38,10 +38,9 @@ const (
 
 // liveCase is a case whose tunnel is set up, waiting for its next run.
 type liveCase struct {
-	c     Case
-	r     CaseResult
-	p     *Path
-	start time.Time
+	c Case
+	r CaseResult
+	p *Path
 }
 
 // runCases sets up every case, then measures them in rounds: one run of

@@ -54,13 +54,7 @@ func measureThroughput(ctx context.Context, e *Env, p *Path, n int64) (mbps, cpu
 	cpu.Start()
 	start := time.Now()
 	sendErr := make(chan error, 1)
-	go func() {
-		if _, err := c.Write(tok[:]); err != nil {
-			sendErr <- fmt.Errorf("sending the run's token: %w", err)
-			return
-		}
-		sendErr <- sendPattern(c, n, chunk)
-	}()
+	go func() { sendErr <- sendRun(c, tok, n, chunk) }()
 	r, err := e.Sink.Wait(ctx)
 	if err != nil {
 		if se := <-sendErr; se != nil {

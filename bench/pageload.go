@@ -65,19 +65,15 @@ func (b *Browser) pageLoad(ctx context.Context, profile bool) (ready, connected 
 		if _, err := cdp.Call(ctx, t, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}); err != nil {
 			return err
 		}
-		if _, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script}); err != nil {
-			return err
-		}
-		if !profile {
-			return nil
-		}
-		if _, err := cdp.Call(ctx, t, profiler.Enable, cdp.Empty{}); err != nil {
-			return err
-		}
-		cdp.Call(ctx, t, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 200})
-		_, err := cdp.Call(ctx, t, profiler.Start, cdp.Empty{})
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
 		return err
-	}), chromedp.Navigate("http://"+b.relay.Addr+"/"))
+	}))
+	if err == nil && profile {
+		err = startProfiler(tctx)
+	}
+	if err == nil {
+		err = chromedp.Do(tctx, chromedp.Navigate("http://"+b.relay.Addr+"/"))
+	}
 	var t []float64
 	if err == nil {
 		t, err = chromedp.Run(tctx, chromedp.Evaluate[[]float64](`window.benchLoad`, chromedp.EvalAwaitPromise))

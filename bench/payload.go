@@ -50,6 +50,15 @@ func sendPattern(w io.Writer, total int64, chunk int) error {
 	return nil
 }
 
+// sendRun sends one throughput run to the sink: its token, then n bytes of
+// the pattern in chunk-sized writes.
+func sendRun(w io.Writer, tok runToken, n int64, chunk int) error {
+	if _, err := w.Write(tok[:]); err != nil {
+		return fmt.Errorf("sending the run's token: %w", err)
+	}
+	return sendPattern(w, n, chunk)
+}
+
 // sinkResult is what a sink saw on one connection.
 type sinkResult struct {
 	Bytes int64

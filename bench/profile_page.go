@@ -34,13 +34,8 @@ func pageProfile(ctx context.Context, e *Env) Profile {
 	defer path.Close()
 	pctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	if _, err := chromedp.Call(pctx, profiler.Enable, cdp.Empty{}); err != nil {
-		p.Err = fmt.Sprintf("DevTools profiler: %v", err)
-		return p
-	}
-	chromedp.Call(pctx, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 200})
-	if _, err := chromedp.Call(pctx, profiler.Start, cdp.Empty{}); err != nil {
-		p.Err = fmt.Sprintf("DevTools profiler: %v", err)
+	if err := startProfiler(pctx); err != nil {
+		p.Err = err.Error()
 		return p
 	}
 	_, _, lerr := measureThroughput(ctx, e, path, n)
@@ -56,11 +51,30 @@ func pageProfile(ctx context.Context, e *Env) Profile {
 		return p
 	}
 	p.TopCPU = topSelf(ctx, e, res.Profile)
-	stamp := time.Now().UTC().Format("20060102-150405")
-	p.CPUFile = filepath.Join(e.Out, "page-cpu-"+stamp+".txt")
-	os.MkdirAll(e.Out, 0o755)
-	os.WriteFile(p.CPUFile, []byte(p.TopCPU), 0o644)
+	p.CPUFile = saveProfileText(e, "page-cpu", p.TopCPU)
 	return p
+}
+
+// startProfiler starts the DevTools profiler of the tab of ctx, sampling
+// every 200 µs.
+func startProfiler(ctx context.Context) error {
+	if _, err := chromedp.Call(ctx, profiler.Enable, cdp.Empty{}); err != nil {
+		return fmt.Errorf("DevTools profiler: %w", err)
+	}
+	chromedp.Call(ctx, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 200})
+	if _, err := chromedp.Call(ctx, profiler.Start, cdp.Empty{}); err != nil {
+		return fmt.Errorf("DevTools profiler: %w", err)
+	}
+	return nil
+}
+
+// saveProfileText writes text to bench/results/NAME-STAMP.txt and returns
+// the path.
+func saveProfileText(e *Env, name, text string) string {
+	path := filepath.Join(e.Out, name+"-"+time.Now().UTC().Format("20060102-150405")+".txt")
+	os.MkdirAll(e.Out, 0o755)
+	os.WriteFile(path, []byte(text), 0o644)
+	return path
 }
 
 // topSelf lists the functions with the most samples on top of the stack,
@@ -120,9 +134,6 @@ func pageLoadProfile(ctx context.Context, e *Env) Profile {
 	}
 	p.Load += fmt.Sprintf(": ready at %.0f ms, connected at %.0f ms", ready, connected)
 	p.TopCPU = topSelf(ctx, e, prof)
-	stamp := time.Now().UTC().Format("20060102-150405")
-	p.CPUFile = filepath.Join(e.Out, "pageload-cpu-"+stamp+".txt")
-	os.MkdirAll(e.Out, 0o755)
-	os.WriteFile(p.CPUFile, []byte(p.Load+"\n"+p.TopCPU), 0o644)
+	p.CPUFile = saveProfileText(e, "pageload-cpu", p.Load+"\n"+p.TopCPU)
 	return p
 }
