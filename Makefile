@@ -10,16 +10,37 @@ LISTEN   ?= 127.0.0.1:8080
 all: build
 
 # The browser client: Go compiled to WebAssembly, stripped, precompressed,
-# with wasm_exec.js from the same toolchain, embedded by web/.
-wasm:
-	@mkdir -p $(DIST)
-	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $(DIST)/tunnelkit.wasm ./wasm
-	cp "$(GOROOT)/lib/wasm/wasm_exec.js" $(DIST)/wasm_exec.js
-	gzip -9 -k -f $(DIST)/tunnelkit.wasm
-	@if command -v brotli >/dev/null; then brotli -q 11 -f -k $(DIST)/tunnelkit.wasm; else echo "brotli not installed: serving gzip only"; fi
+# with wasm_exec.js from the same toolchain, embedded by web/. Each file is
+# rebuilt only when what it is made from changed, so a second `make run`
+# starts in about a second instead of recompressing for 10-30 s.
+WASM_SRC := $(shell find tunnel relay wasm internal -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
+BIN_SRC  := $(shell find cmd tunnel relay web internal -type f ! -name '*_test.go' ! -path 'web/dist/*' 2>/dev/null) go.mod go.sum
 
-build: wasm
-	$(GO) build -trimpath -o $(BIN) ./cmd/tunnelkit
+wasm: $(DIST)/tunnelkit.wasm $(DIST)/tunnelkit.wasm.gz $(DIST)/tunnelkit.wasm.br $(DIST)/wasm_exec.js
+
+$(DIST)/tunnelkit.wasm: $(WASM_SRC)
+	@mkdir -p $(DIST)
+	@echo "building the browser client ($@)"
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $@ ./wasm
+
+$(DIST)/tunnelkit.wasm.gz: $(DIST)/tunnelkit.wasm
+	@echo "compressing $< (gzip -9)"
+	@gzip -9 -k -f $< && touch $@
+
+# brotli -q 11 takes ~10 s on 8 MB and saves 12% over -q 9 on the wire.
+$(DIST)/tunnelkit.wasm.br: $(DIST)/tunnelkit.wasm
+	@if command -v brotli >/dev/null; then echo "compressing $< (brotli -q 11, ~10 s)"; brotli -q 11 -f -k $< && touch $@; \
+	else echo "brotli not installed: serving gzip only"; rm -f $@; fi
+
+$(DIST)/wasm_exec.js: $(GOROOT)/lib/wasm/wasm_exec.js
+	@mkdir -p $(DIST)
+	cp "$<" $@
+
+build: $(BIN)
+
+$(BIN): $(DIST)/tunnelkit.wasm $(DIST)/tunnelkit.wasm.gz $(DIST)/tunnelkit.wasm.br $(DIST)/wasm_exec.js $(BIN_SRC)
+	@echo "building $(BIN)"
+	@$(GO) build -trimpath -o $(BIN) ./cmd/tunnelkit
 
 run: build
 	$(BIN) demo --listen $(LISTEN)
