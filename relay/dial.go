@@ -13,6 +13,8 @@ import (
 	"github.com/coder/websocket"
 
 	"tunnelkit/relay/resolve"
+
+	"tunnelkit/relay/wire"
 )
 
 // maxDialAddrs bounds how many resolved addresses one dial tries.
@@ -36,7 +38,7 @@ func (r *Relay) serveDial(w http.ResponseWriter, req *http.Request) {
 		err = errors.New("port 0")
 	}
 	if err != nil {
-		r.refuse(s, "bad_target", StatusBadRequest, fmt.Sprintf("bad target %q: %v", truncate(s.target, 64), err))
+		r.refuse(s, "bad_target", wire.CloseBadRequest, fmt.Sprintf("bad target %q: %v", truncate(s.target, 64), err))
 		return
 	}
 	target := resolve.JoinHostPort(h, port)
@@ -57,7 +59,7 @@ func (r *Relay) serveDial(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.metrics.dialDuration.Observe(time.Since(start).Seconds())
-	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: s.addr, Max: r.cfg.MaxMessageSize, Flow: s.window(), Credit: s.credit()}); err != nil {
+	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeOpen, Addr: s.addr, Max: r.cfg.MaxMessageSize, Flow: s.window(), Credit: s.credit()}); err != nil {
 		conn.Close()
 		s.finish(clientGone(err, 0))
 		return
@@ -74,26 +76,26 @@ func (r *Relay) checkDial(ctx context.Context, s *stream, pol policy, h resolve.
 		a := h.Addr
 		switch {
 		case a.IsUnspecified():
-			r.refuse(s, "policy", StatusRefused, fmt.Sprintf("relay refused %s: unspecified address (name the host)", target))
+			r.refuse(s, "policy", wire.CloseRefused, fmt.Sprintf("relay refused %s: unspecified address (name the host)", target))
 			return nil, false
 		case pol.allowsAddr(a, port):
 			return []netip.AddrPort{netip.AddrPortFrom(a, port)}, true
 		}
-		r.refuse(s, "policy", StatusRefused, refusedText(target, a, port))
+		r.refuse(s, "policy", wire.CloseRefused, refusedText(target, a, port))
 		return nil, false
 	}
 	nameOK := pol.allowsName(h.Name, port)
 	if !nameOK && !pol.hasAddrRuleFor(port) {
 		// Nothing could allow it: refuse without asking DNS.
-		r.refuse(s, "policy", StatusRefused, fmt.Sprintf("relay refused %s: not in allow list (see --allow)", target))
+		r.refuse(s, "policy", wire.CloseRefused, fmt.Sprintf("relay refused %s: not in allow list (see --allow)", target))
 		return nil, false
 	}
 	found, err := r.cfg.Resolver.LookupNetIP(ctx, "ip", h.Name)
 	if err != nil {
 		if ctx.Err() != nil && s.ctx.Err() == nil {
-			r.refuse(s, "dial_timeout", StatusDialTimeout, fmt.Sprintf("relay timed out resolving %s (see --dial-timeout)", target))
+			r.refuse(s, "dial_timeout", wire.CloseDialTimeout, fmt.Sprintf("relay timed out resolving %s (see --dial-timeout)", target))
 		} else {
-			r.refuse(s, "resolve", StatusDialFailed, fmt.Sprintf("relay could not resolve %s: %s", target, resolveErrText(err)))
+			r.refuse(s, "resolve", wire.CloseDialFailed, fmt.Sprintf("relay could not resolve %s: %s", target, resolveErrText(err)))
 		}
 		return nil, false
 	}
@@ -117,7 +119,7 @@ func (r *Relay) checkDial(ctx context.Context, s *stream, pol policy, h resolve.
 				why = "link-local or metadata address (allow it by address with --allow)"
 			}
 		}
-		r.refuse(s, "policy", StatusRefused, fmt.Sprintf("relay refused %s (resolves to %s): %s", target, strings.Join(refused, " "), why))
+		r.refuse(s, "policy", wire.CloseRefused, fmt.Sprintf("relay refused %s (resolves to %s): %s", target, strings.Join(refused, " "), why))
 		return nil, false
 	}
 	return ok, true
@@ -150,9 +152,9 @@ func (r *Relay) dialFirst(ctx context.Context, s *stream, addrs []netip.AddrPort
 	case s.ctx.Err() != nil:
 		// Finished from outside (shutdown): keep that reason.
 	case ctx.Err() != nil:
-		r.refuse(s, "dial_timeout", StatusDialTimeout, fmt.Sprintf("relay timed out dialing %s (see --dial-timeout)", target))
+		r.refuse(s, "dial_timeout", wire.CloseDialTimeout, fmt.Sprintf("relay timed out dialing %s (see --dial-timeout)", target))
 	default:
-		r.refuse(s, "dial", StatusDialFailed, fmt.Sprintf("relay could not connect to %s: %s", target, netErrText(err)))
+		r.refuse(s, "dial", wire.CloseDialFailed, fmt.Sprintf("relay could not connect to %s: %s", target, netErrText(err)))
 	}
 	return nil, err
 }
@@ -181,13 +183,13 @@ func (r *Relay) open(w http.ResponseWriter, req *http.Request, kind string) (*st
 	}
 	ws.SetReadLimit(r.cfg.MaxMessageSize)
 	if authErr != nil {
-		r.refuseBefore(ws, req, client, "token", StatusUnauthorized, "relay refused: "+authErr.Error()+" (see --token-file)")
+		r.refuseBefore(ws, req, client, "token", wire.CloseUnauthorized, "relay refused: "+authErr.Error()+" (see --token-file)")
 		return nil, nil
 	}
 	s, code, reason := r.begin(kind, client, tok)
 	if s == nil {
 		metric := "limit"
-		if code == StatusShuttingDown {
+		if code == wire.CloseShuttingDown {
 			metric = "shutdown"
 		}
 		r.refuseBefore(ws, req, client, metric, code, reason)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+
+	"tunnelkit/relay/wire"
 )
 
 // Credit flow control (PROTOCOL.md, "Flow control"). A browser cannot
@@ -13,11 +15,7 @@ import (
 // the relay sends it: at most WINDOW bytes it has not acknowledged yet.
 // While out of credit the relay does not read the target, so TCP slows the
 // target down instead of the page buffering without bound.
-const (
-	DefaultFlowWindow = 8 << 20
-	minFlowWindow     = 64 << 10
-	maxFlowWindow     = 64 << 20
-)
+// The window asked for is clamped to wire.MinFlowWindow..wire.MaxFlowWindow.
 
 // credit is what the relay may still send on a stream with flow control.
 type credit struct {
@@ -41,9 +39,9 @@ func parseFlow(req *http.Request) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("bad flow window %q: want a byte count, e.g. flow=%d", truncate(v, 32), DefaultFlowWindow)
+		return 0, fmt.Errorf("bad flow window %q: want a byte count, e.g. flow=%d", truncate(v, 32), wire.DefaultFlowWindow)
 	}
-	return min(max(n, minFlowWindow), maxFlowWindow), nil
+	return min(max(n, wire.MinFlowWindow), wire.MaxFlowWindow), nil
 }
 
 // wait blocks until some credit is available and returns it; false when ctx
@@ -92,7 +90,7 @@ func (c *credit) grant(n int64) error {
 func (r *Relay) takeFlow(s *stream, req *http.Request) bool {
 	window, err := parseFlow(req)
 	if err != nil {
-		r.refuse(s, "bad_request", StatusBadRequest, err.Error())
+		r.refuse(s, "bad_request", wire.CloseBadRequest, err.Error())
 		return false
 	}
 	if window > 0 {
@@ -114,5 +112,5 @@ func (s *stream) credit() int64 {
 	if s.flow == nil {
 		return 0
 	}
-	return upCredit
+	return wire.UpCredit
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/relay/wire"
 )
 
 // stream is one WebSocket stream: a dial, a listen control stream, or an
@@ -25,7 +27,7 @@ type stream struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	once      sync.Once
-	code      websocket.StatusCode
+	code      wire.CloseCode
 	reason    string
 	up, down  atomic.Int64 // bytes client->target, target->client
 	last      atomic.Int64 // unix nanoseconds of the last byte either way
@@ -35,7 +37,7 @@ type stream struct {
 }
 
 // finish ends the stream with a close code and reason; the first call wins.
-func (s *stream) finish(code websocket.StatusCode, reason string) {
+func (s *stream) finish(code wire.CloseCode, reason string) {
 	s.once.Do(func() {
 		s.code, s.reason = code, reason
 		s.cancel()
@@ -64,16 +66,16 @@ func (r *Relay) enter() bool {
 }
 
 // begin admits a stream within the limits, or says which limit it hit.
-func (r *Relay) begin(kind string, client netip.Addr, tok *token) (*stream, websocket.StatusCode, string) {
+func (r *Relay) begin(kind string, client netip.Addr, tok *token) (*stream, wire.CloseCode, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case r.closing:
-		return nil, StatusShuttingDown, errShuttingDown.Error()
+		return nil, wire.CloseShuttingDown, errShuttingDown.Error()
 	case len(r.streams) >= r.cfg.MaxStreams:
-		return nil, StatusOverLimit, fmt.Sprintf("relay at its limit of %d streams (see --max-streams)", r.cfg.MaxStreams)
+		return nil, wire.CloseOverLimit, fmt.Sprintf("relay at its limit of %d streams (see --max-streams)", r.cfg.MaxStreams)
 	case r.perIP[clientKey(client)] >= r.cfg.MaxStreamsPerClient:
-		return nil, StatusOverLimit, fmt.Sprintf("too many streams from %s: limit %d (see --max-streams-per-client)", clientLabel(client), r.cfg.MaxStreamsPerClient)
+		return nil, wire.CloseOverLimit, fmt.Sprintf("too many streams from %s: limit %d (see --max-streams-per-client)", clientLabel(client), r.cfg.MaxStreamsPerClient)
 	}
 	r.nextID++
 	s := &stream{
@@ -96,7 +98,7 @@ func (r *Relay) begin(kind string, client netip.Addr, tok *token) (*stream, webs
 // end closes the stream's WebSocket with its reason, releases its slot and
 // writes its audit record.
 func (r *Relay) end(s *stream, ws *websocket.Conn) {
-	s.finish(websocket.StatusNormalClosure, "")
+	s.finish(wire.CloseNormal, "")
 	closeWS(ws, s.code, s.reason)
 	r.mu.Lock()
 	delete(r.streams, s)
@@ -126,33 +128,21 @@ func clientLabel(a netip.Addr) string {
 	return a.String()
 }
 
-// Close codes of the relay protocol (see PROTOCOL.md).
-const (
-	StatusBadRequest   websocket.StatusCode = 4400
-	StatusUnauthorized websocket.StatusCode = 4401
-	StatusRefused      websocket.StatusCode = 4403
-	StatusIdle         websocket.StatusCode = 4408
-	StatusOverLimit    websocket.StatusCode = 4429
-	StatusDialFailed   websocket.StatusCode = 4502
-	StatusShuttingDown websocket.StatusCode = 4503
-	StatusDialTimeout  websocket.StatusCode = 4504
-)
-
 // closeWS sends a close frame with a reason cut to the 123 bytes a close
 // frame can carry; it waits (bounded by the websocket package) for the peer.
-func closeWS(ws *websocket.Conn, code websocket.StatusCode, reason string) {
-	_ = ws.Close(code, truncate(reason, 123))
+func closeWS(ws *websocket.Conn, code wire.CloseCode, reason string) {
+	_ = ws.Close(websocket.StatusCode(code), truncate(reason, 123))
 }
 
 // refuseBefore closes a WebSocket refused before it became a stream.
-func (r *Relay) refuseBefore(ws *websocket.Conn, req *http.Request, client netip.Addr, metric string, code websocket.StatusCode, reason string) {
+func (r *Relay) refuseBefore(ws *websocket.Conn, req *http.Request, client netip.Addr, metric string, code wire.CloseCode, reason string) {
 	r.metrics.refusals.WithLabelValues(metric).Inc()
 	r.log.Warn("refused", "reason", metric, "from", client.String(), "path", req.URL.Path, "close_code", int(code), "close_reason", reason)
 	closeWS(ws, code, reason)
 }
 
 // refuse finishes a stream that policy or the target turned down.
-func (r *Relay) refuse(s *stream, metric string, code websocket.StatusCode, reason string) {
+func (r *Relay) refuse(s *stream, metric string, code wire.CloseCode, reason string) {
 	s.refusal = metric
 	r.metrics.refusals.WithLabelValues(metric).Inc()
 	s.finish(code, reason)

@@ -13,6 +13,8 @@ import (
 	"github.com/coder/websocket"
 
 	"tunnelkit/internal/sshtest"
+
+	"tunnelkit/relay/wire"
 )
 
 func TestMessageSizeLimit(t *testing.T) {
@@ -25,7 +27,7 @@ func TestMessageSizeLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, reason := expectClose(t, ctx, ws)
-	if code != websocket.StatusMessageTooBig || !strings.Contains(reason, "--max-message-size") {
+	if code != wire.CloseTooBig || !strings.Contains(reason, "--max-message-size") {
 		t.Fatalf("close = %d %q, want 1009 naming --max-message-size", code, reason)
 	}
 }
@@ -52,7 +54,7 @@ func TestStreamLimits(t *testing.T) {
 				}
 				open = append(open, ws)
 			}
-			refusedWith(t, ctx, u, dialOpts{}, StatusOverLimit, c.want)
+			refusedWith(t, ctx, u, dialOpts{}, wire.CloseOverLimit, c.want)
 			// The streams within the limit are undisturbed.
 			for _, ws := range open {
 				roundTrip(t, ctx, ws, "fine")
@@ -97,7 +99,7 @@ func TestMisbehavingClientsDoNotStallOthers(t *testing.T) {
 
 	ws := dialOpen(t, ctx, tr, echo)
 	echoThrough(t, ctx, ws, 8<<20, 64<<10)
-	if code, _ := expectClose(t, ctx, ws); code != websocket.StatusNormalClosure {
+	if code, _ := expectClose(t, ctx, ws); code != wire.CloseNormal {
 		t.Fatalf("healthy stream closed with %d, want 1000", code)
 	}
 }
@@ -109,7 +111,7 @@ func TestIdleTimeout(t *testing.T) {
 	ws := dialOpen(t, ctx, tr, echo)
 	roundTrip(t, ctx, ws, "then nothing")
 	code, reason := expectClose(t, ctx, ws)
-	if code != StatusIdle || !strings.Contains(reason, "--idle-timeout") {
+	if code != wire.CloseIdle || !strings.Contains(reason, "--idle-timeout") {
 		t.Fatalf("close = %d %q, want 4408 naming --idle-timeout", code, reason)
 	}
 }
@@ -164,7 +166,7 @@ func TestHealthzAndMetrics(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
 	ws := dialOpen(t, ctx, tr, echo)
 	roundTrip(t, ctx, ws, "counted")
-	refusedWith(t, ctx, tr.wsURL("/v1/dial?target=127.0.0.1:1"), dialOpts{}, StatusRefused, "not in allow list")
+	refusedWith(t, ctx, tr.wsURL("/v1/dial?target=127.0.0.1:1"), dialOpts{}, wire.CloseRefused, "not in allow list")
 
 	body := get(t, tr.srv.URL+"/healthz", http.StatusOK)
 	if body != "ok\n" {

@@ -15,6 +15,8 @@ import (
 	"github.com/coder/websocket"
 
 	"tunnelkit/internal/sshtest"
+
+	"tunnelkit/relay/wire"
 )
 
 func TestParseRule(t *testing.T) {
@@ -142,15 +144,15 @@ func TestRefusedTargets(t *testing.T) {
 		cases = append(cases, struct{ target, reason string }{alias + ":" + port, "relay refused 127.0.0.1:" + port + ": not in allow list (see --allow)"})
 	}
 	for _, c := range cases {
-		code := StatusRefused
+		code := wire.CloseRefused
 		if strings.Contains(c.reason, "could not resolve") {
-			code = StatusDialFailed
+			code = wire.CloseDialFailed
 		}
 		refusedWith(t, ctx, tr.wsURL("/v1/dial?target="+url.QueryEscape(c.target)), dialOpts{}, code, c.reason)
 		// The healthy stream still carries data, unchanged.
 		roundTrip(t, ctx, healthy, "still here after "+c.target)
 	}
-	refusedWith(t, ctx, tr.wsURL("/v1/dial?target=1.2.3.4.5:80"), dialOpts{}, StatusBadRequest, "bad target")
+	refusedWith(t, ctx, tr.wsURL("/v1/dial?target=1.2.3.4.5:80"), dialOpts{}, wire.CloseBadRequest, "bad target")
 	if n := d.count.Load() - dialsBefore; n != 0 {
 		t.Fatalf("refused targets caused %d dials (%v)", n, d.rec.calls())
 	}
@@ -167,7 +169,7 @@ func TestExplicitMetadataRuleDialsExactlyThat(t *testing.T) {
 	rec := &recordingDialer{}
 	tr := startRelay(t, Config{Allow: []string{"169.254.169.254:80"}, Dial: rec.Dial})
 	ctx := testCtx(t, 20*time.Second)
-	refusedWith(t, ctx, tr.wsURL("/v1/dial?target=169.254.169.254:80"), dialOpts{}, StatusDialFailed, "relay could not connect to 169.254.169.254:80")
+	refusedWith(t, ctx, tr.wsURL("/v1/dial?target=169.254.169.254:80"), dialOpts{}, wire.CloseDialFailed, "relay could not connect to 169.254.169.254:80")
 	if got := rec.calls(); len(got) != 1 || got[0] != "169.254.169.254:80" {
 		t.Fatalf("dials = %v, want exactly [169.254.169.254:80] (to the recording dialer)", got)
 	}
@@ -237,9 +239,9 @@ func TestTokens(t *testing.T) {
 	tr := startRelay(t, Config{Tokens: []Token{{Name: "alice", Secret: secret, Allow: []string{echo}}}})
 	ctx := testCtx(t, 20*time.Second)
 	u := tr.wsURL("/v1/dial?target=" + echo)
-	refusedWith(t, ctx, u, dialOpts{}, StatusUnauthorized, "needs a token")
-	refusedWith(t, ctx, u, dialOpts{token: secret + "x"}, StatusUnauthorized, "wrong token")
-	refusedWith(t, ctx, u+"&token="+secret, dialOpts{}, StatusUnauthorized, "needs a token")
+	refusedWith(t, ctx, u, dialOpts{}, wire.CloseUnauthorized, "needs a token")
+	refusedWith(t, ctx, u, dialOpts{token: secret + "x"}, wire.CloseUnauthorized, "wrong token")
+	refusedWith(t, ctx, u+"&token="+secret, dialOpts{}, wire.CloseUnauthorized, "needs a token")
 
 	ws := connect(t, ctx, u, dialOpts{token: secret})
 	if ws.Subprotocol() != "tunnelkit.v1" {

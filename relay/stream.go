@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/relay/wire"
 )
 
 // copyBufSize is the copy buffer per direction: large enough for
@@ -29,7 +31,7 @@ func (r *Relay) bridge(s *stream, ws *websocket.Conn, conn net.Conn) {
 	var upDone, downDone atomic.Bool
 	halfClosed := func() {
 		if upDone.Load() && downDone.Load() {
-			s.finish(websocket.StatusNormalClosure, "")
+			s.finish(wire.CloseNormal, "")
 		}
 	}
 	var wg sync.WaitGroup
@@ -63,7 +65,7 @@ func (r *Relay) watchIdle(s *stream) {
 			quiet := time.Duration(time.Now().UnixNano() - s.last.Load())
 			if quiet >= idle {
 				r.metrics.refusals.WithLabelValues("idle").Inc()
-				s.finish(StatusIdle, fmt.Sprintf("idle timeout: no data for %v (see --idle-timeout)", idle))
+				s.finish(wire.CloseIdle, fmt.Sprintf("idle timeout: no data for %v (see --idle-timeout)", idle))
 				return
 			}
 			t.Reset(idle - quiet)
@@ -132,12 +134,12 @@ func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader,
 	if typ == websocket.MessageText {
 		// Control messages stay allowed after the client's half-close:
 		// acks keep coming while the relay still sends.
-		m, err := r.readControl(msg, buf)
-		if err == nil && m.Type == "ack" && s.flow != nil {
+		m, err := readControl(msg, buf)
+		if err == nil && m.Type == wire.TypeAck && s.flow != nil {
 			err = s.flow.grant(m.N)
 		}
 		if err != nil {
-			s.finish(StatusBadRequest, err.Error())
+			s.finish(wire.CloseBadRequest, err.Error())
 			return 0, false
 		}
 		return 0, true
@@ -148,21 +150,21 @@ func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader,
 		n, err := msg.Read(buf)
 		if n > 0 {
 			if size += int64(n); size > max {
-				s.finish(websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max))
+				s.finish(wire.CloseTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max))
 				return size, false
 			}
 			if fin {
-				s.finish(StatusBadRequest, "data after half-close")
+				s.finish(wire.CloseBadRequest, "data after half-close")
 				return size, false
 			}
 			s.touch()
 			if q != nil {
 				if err := q.put(buf[:n]); err != nil {
-					s.finish(StatusBadRequest, err.Error())
+					s.finish(wire.CloseBadRequest, err.Error())
 					return size, false
 				}
 			} else if _, err := conn.Write(buf[:n]); err != nil {
-				s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
+				s.finish(wire.CloseDialFailed, "target connection failed: "+netErrText(err))
 				return size, false
 			}
 			s.up.Add(int64(n))
@@ -221,33 +223,21 @@ func (r *Relay) copyDown(s *stream, ws *websocket.Conn, conn net.Conn, done *ato
 			return
 		}
 		if err != nil {
-			s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
+			s.finish(wire.CloseDialFailed, "target connection failed: "+netErrText(err))
 			return
 		}
 	}
 }
 
-// readControl reads a text message from the client into buf and parses it.
-func (r *Relay) readControl(msg io.Reader, buf []byte) (message, error) {
-	n, err := io.ReadFull(msg, buf[:maxControlMessage+1])
-	if err != io.ErrUnexpectedEOF && err != io.EOF {
-		if err == nil {
-			return message{}, fmt.Errorf("control message over %d bytes", maxControlMessage)
-		}
-		return message{}, err
-	}
-	return parseMessage(buf[:n])
-}
-
 // clientGone turns a WebSocket read or write error into the stream's end.
-func clientGone(err error, max int64) (websocket.StatusCode, string) {
+func clientGone(err error, max int64) (wire.CloseCode, string) {
 	if ce := (websocket.CloseError{}); errors.As(err, &ce) {
-		return ce.Code, fmt.Sprintf("client closed (%d %s)", ce.Code, ce.Reason)
+		return wire.CloseCode(ce.Code), fmt.Sprintf("client closed (%d %s)", ce.Code, ce.Reason)
 	}
 	if errors.Is(err, websocket.ErrMessageTooBig) {
-		return websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max)
+		return wire.CloseTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max)
 	}
-	return websocket.StatusGoingAway, "client went away"
+	return wire.CloseGoingAway, "client went away"
 }
 
 // netErrText is the useful tail of a net error: "connect: connection refused".

@@ -39,12 +39,13 @@ import (
 	"net"
 	"net/url"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall/js"
 	"time"
+
+	"tunnelkit/relay/wire"
 )
 
 const (
@@ -60,7 +61,7 @@ const (
 	maxQueued = 32 << 20
 	// flowWindow is the flow control window asked of the relay: large
 	// enough to keep a fast link busy, small enough to hold per stream.
-	flowWindow = 8 << 20
+	flowWindow = wire.DefaultFlowWindow
 	// gcEvery: each received message is a JavaScript ArrayBuffer that Go's
 	// js.Value keeps alive until Go's GC finalizes it. Copying into reused
 	// buffers barely grows Go's heap, so GC would rarely run: collect
@@ -142,7 +143,7 @@ func resolveRelayURL(relayURL string) (*url.URL, error) {
 
 func dialTransport(ctx context.Context, u string, protocols []string, _ *Options) (transport, error) {
 	t := &jsTransport{
-		limit:    maxMessage,
+		limit:    wire.DefaultMaxMessage,
 		maxQueue: maxQueued,
 		signal:   make(chan struct{}, 1),
 		credits:  make(chan struct{}, 1),
@@ -172,7 +173,7 @@ func dialTransport(ctx context.Context, u string, protocols []string, _ *Options
 	case <-t.closed:
 		return nil, fmt.Errorf("could not open a WebSocket to %s (the browser does not say why: check the relay URL, that the relay runs, and its --allow-origin; the browser console has details)", redact(u))
 	case <-ctx.Done():
-		t.close(closeNormal, "")
+		t.close(wire.CloseNormal, "")
 		return nil, fmt.Errorf("could not reach relay %s: %w", redact(u), ctx.Err())
 	}
 }
@@ -201,13 +202,13 @@ func (t *jsTransport) handleMessage(e js.Value) {
 	}
 	switch {
 	case m.size > t.limit:
-		t.failLocked(closeTooBig, fmt.Sprintf("message of %d bytes over the %d limit", m.size, t.limit))
+		t.failLocked(wire.CloseTooBig, fmt.Sprintf("message of %d bytes over the %d limit", m.size, t.limit))
 		return
 	case t.window > 0 && t.unacked > t.window:
-		t.failLocked(closeProtocol, fmt.Sprintf("relay sent %d bytes unacknowledged, over the %d flow window", t.unacked, t.window))
+		t.failLocked(wire.CloseBadRequest, fmt.Sprintf("relay sent %d bytes unacknowledged, over the %d flow window", t.unacked, t.window))
 		return
 	case t.queued+m.size > t.maxQueue:
-		t.failLocked(closeLimit, fmt.Sprintf("page fell %d MiB behind reading the stream", t.maxQueue>>20))
+		t.failLocked(wire.CloseOverLimit, fmt.Sprintf("page fell %d MiB behind reading the stream", t.maxQueue>>20))
 		return
 	}
 	t.queue = append(t.queue, m)
@@ -217,7 +218,7 @@ func (t *jsTransport) handleMessage(e js.Value) {
 
 // failLocked closes the socket because of a local failure; readers see
 // reason after the messages queued before it.
-func (t *jsTransport) failLocked(code int, reason string) {
+func (t *jsTransport) failLocked(code wire.CloseCode, reason string) {
 	t.closeErr = fmt.Errorf("closed by the page: %s", reason)
 	t.notify()
 	catch(func() { t.ws.Call("close", code, reason) })
@@ -226,7 +227,7 @@ func (t *jsTransport) failLocked(code int, reason string) {
 func (t *jsTransport) handleClose(e js.Value) {
 	t.mu.Lock()
 	if t.closeErr == nil {
-		t.closeErr = &CloseError{Code: e.Get("code").Int(), Reason: e.Get("reason").String()}
+		t.closeErr = &CloseError{Code: wire.CloseCode(e.Get("code").Int()), Reason: e.Get("reason").String()}
 	}
 	close(t.closed)
 	t.notify()
@@ -279,7 +280,7 @@ func (t *jsTransport) next(ctx context.Context) (bool, io.Reader, error) {
 		select {
 		case <-t.signal:
 		case <-ctx.Done():
-			t.close(closeNormal, "")
+			t.close(wire.CloseNormal, "")
 			return false, nil, ctx.Err()
 		}
 	}
@@ -365,7 +366,7 @@ func (t *jsTransport) sendNow(p []byte) error {
 		for size < len(p) {
 			size *= 2
 		}
-		t.staging = uint8Array.New(min(size, max(len(p), maxMessage)))
+		t.staging = uint8Array.New(min(size, max(len(p), wire.DefaultMaxMessage)))
 		t.view, t.viewLen = js.Undefined(), -1
 	}
 	js.CopyBytesToJS(t.staging, p)
@@ -400,7 +401,7 @@ func (t *jsTransport) waitDrained(ctx context.Context) error {
 			return t.errClosed()
 		case <-ctx.Done():
 			t.poll.Stop()
-			t.close(closeNormal, "")
+			t.close(wire.CloseNormal, "")
 			return ctx.Err()
 		}
 	}
@@ -415,7 +416,7 @@ func (t *jsTransport) errClosed() error {
 	return net.ErrClosed
 }
 
-func (t *jsTransport) close(code int, reason string) error {
+func (t *jsTransport) close(code wire.CloseCode, reason string) error {
 	// Bytes written before Close still go out, unless a writer is stuck
 	// waiting for the browser to drain: then they are lost with its own.
 	if t.wmu.TryLock() {
@@ -445,9 +446,9 @@ func (t *jsTransport) close(code int, reason string) error {
 
 func (t *jsTransport) setRelayMax(n int64) {
 	t.mu.Lock()
-	t.limit = int(min(max(n, maxMessage), math.MaxInt32))
+	t.limit = int(min(max(n, wire.DefaultMaxMessage), math.MaxInt32))
 	t.maxQueue = max(maxQueued, 2*t.limit)
-	t.sendMax = maxMessage
+	t.sendMax = wire.DefaultMaxMessage
 	if n > 0 {
 		t.sendMax = int(min(n, math.MaxInt32))
 	}
@@ -465,12 +466,12 @@ func (t *jsTransport) setFlow(window, credit int64) {
 // writer waiting for it must not wait for the reader too. It reports
 // whether text was an ack.
 func (t *jsTransport) takeAckLocked(text string) bool {
-	var m control
-	if json.Unmarshal([]byte(text), &m) != nil || m.Type != "ack" {
+	var m wire.Message
+	if json.Unmarshal([]byte(text), &m) != nil || m.Type != wire.TypeAck {
 		return false // the reader sees it, and skips it
 	}
 	if m.N <= 0 || t.avail+int(m.N) > t.credit {
-		t.failLocked(closeProtocol, fmt.Sprintf("relay acknowledged %d bytes, only %d sent and not acknowledged", m.N, t.credit-t.avail))
+		t.failLocked(wire.CloseBadRequest, fmt.Sprintf("relay acknowledged %d bytes, only %d sent and not acknowledged", m.N, t.credit-t.avail))
 		return true
 	}
 	t.avail += int(m.N)
@@ -503,7 +504,7 @@ func (t *jsTransport) writable(ctx context.Context) (int, error) {
 		case <-t.credits:
 		case <-t.closed:
 		case <-ctx.Done():
-			t.close(closeNormal, "")
+			t.close(wire.CloseNormal, "")
 			return 0, ctx.Err()
 		}
 	}
@@ -524,8 +525,7 @@ func (t *jsTransport) consumed(n int) {
 		t.mu.Unlock()
 		return
 	}
-	t.ackBuf = strconv.AppendInt(append(t.ackBuf[:0], `{"type":"ack","n":`...), int64(t.unsent), 10)
-	t.ackBuf = append(t.ackBuf, '}')
+	t.ackBuf = wire.AppendAck(t.ackBuf[:0], int64(t.unsent))
 	t.unacked -= t.unsent
 	t.unsent = 0
 	ack := string(t.ackBuf)
