@@ -17,15 +17,16 @@ import (
 // target down instead of the page buffering without bound.
 // The window asked for is clamped to wire.MinFlowWindow..wire.MaxFlowWindow.
 
-// credit is what the relay may still send on a stream with flow control.
-type credit struct {
+// downWindow is what the relay may still send to the client on a stream
+// with flow control: the window less what the client has not acknowledged.
+type downWindow struct {
 	window int64
 	avail  atomic.Int64  // window minus bytes sent and not acknowledged
 	wake   chan struct{} // cap 1: an ack arrived
 }
 
-func newCredit(window int64) *credit {
-	c := &credit{window: window, wake: make(chan struct{}, 1)}
+func newDownWindow(window int64) *downWindow {
+	c := &downWindow{window: window, wake: make(chan struct{}, 1)}
 	c.avail.Store(window)
 	return c
 }
@@ -46,7 +47,7 @@ func parseFlow(req *http.Request) (int64, error) {
 
 // wait blocks until some credit is available and returns it; false when ctx
 // ends first.
-func (c *credit) wait(ctx context.Context) (int64, bool) {
+func (c *downWindow) wait(ctx context.Context) (int64, bool) {
 	for {
 		if n := c.avail.Load(); n > 0 {
 			return n, true
@@ -61,11 +62,11 @@ func (c *credit) wait(ctx context.Context) (int64, bool) {
 
 // spend takes n bytes of credit, before they are sent: an ack for them may
 // come back at once.
-func (c *credit) spend(n int) { c.avail.Add(-int64(n)) }
+func (c *downWindow) spend(n int) { c.avail.Add(-int64(n)) }
 
 // grant returns n acknowledged bytes. Acknowledging more than was sent is a
 // protocol error.
-func (c *credit) grant(n int64) error {
+func (c *downWindow) grant(n int64) error {
 	if n <= 0 {
 		return fmt.Errorf("ack of %d bytes: want a positive count", n)
 	}
@@ -94,21 +95,21 @@ func (r *Relay) takeFlow(s *stream, req *http.Request) bool {
 		return false
 	}
 	if window > 0 {
-		s.flow = newCredit(window)
+		s.flow = newDownWindow(window)
 	}
 	return true
 }
 
-// window and credit are what the open message announces: 0 (left out)
-// without flow control.
-func (s *stream) window() int64 {
+// flowWindow and upCredit are what the open message announces: 0 (left
+// out) without flow control.
+func (s *stream) flowWindow() int64 {
 	if s.flow == nil {
 		return 0
 	}
 	return s.flow.window
 }
 
-func (s *stream) credit() int64 {
+func (s *stream) upCredit() int64 {
 	if s.flow == nil {
 		return 0
 	}

@@ -74,7 +74,9 @@ func (q *upQueue) end() {
 	q.mu.Unlock()
 }
 
-func (q *upQueue) halfClose() bool {
+// endsInFIN reports whether the queue ends with the client's half-close,
+// to pass on as the target's FIN, rather than with the client's close.
+func (q *upQueue) endsInFIN() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return !q.ended
@@ -112,9 +114,10 @@ func (q *upQueue) next(ctx context.Context) ([]byte, bool) {
 	}
 }
 
-// done drops n written bytes and returns an ack message once a quarter of
-// the credit was written since the last one.
-func (q *upQueue) done(n int) []byte {
+// dropWritten drops n bytes written to the target and returns the ack to
+// send for them once a quarter of the credit was written since the last
+// ack; nil until then.
+func (q *upQueue) dropWritten(n int) (ack []byte) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.r = (q.r + n) % len(*q.ring)
@@ -134,7 +137,7 @@ func (q *upQueue) done(n int) []byte {
 
 // writeUp writes queued client bytes to the target and acknowledges them
 // to the client; the client's half-close becomes the target's FIN.
-func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue, halfClose func()) {
+func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue, closeTargetWrite func()) {
 	acking := true
 	for {
 		run, ok := q.next(s.ctx)
@@ -142,8 +145,8 @@ func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue
 			return
 		}
 		if run == nil {
-			if q.halfClose() {
-				halfClose()
+			if q.endsInFIN() {
+				closeTargetWrite()
 			}
 			return
 		}
@@ -153,7 +156,7 @@ func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue
 		}
 		// Only this goroutine writes acks: q.ack is not reused before
 		// Write returns.
-		if ack := q.done(len(run)); ack != nil && acking {
+		if ack := q.dropWritten(len(run)); ack != nil && acking {
 			if err := ws.Write(context.Background(), websocket.MessageText, ack); err != nil {
 				// The client closed or went away: copyUp sees that
 				// too and ends the stream once the queue is written,

@@ -144,6 +144,11 @@ func refusedWith(t *testing.T, ctx context.Context, url string, o dialOpts, code
 	if got != code || !strings.Contains(reason, want) {
 		t.Fatalf("%s: closed with %d %q, want %d containing %q", url, got, reason, code, want)
 	}
+	// Reasons reach pages and other clients, which have no flags: the
+	// operator's settings are named in the audit log only.
+	if strings.Contains(reason, "--") {
+		t.Fatalf("%s: close reason %q names a flag", url, reason)
+	}
 }
 
 // recordingDialer records every dial and fails it: nothing leaves the host.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -71,11 +70,11 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, r.cfg.DialTimeout)
 	defer cancel()
-	bind, ok := r.checkListen(ctx, s, pol, h, port, target)
+	binds, ok := r.allowedAddrs(ctx, s, pol, h, port, target, forListen)
 	if !ok {
 		return
 	}
-	ln, err := r.cfg.Listen(ctx, "tcp", bind.String())
+	ln, err := r.cfg.Listen(ctx, "tcp", binds[0].String())
 	if err != nil {
 		r.refuse(s, "listen", wire.CloseDialFailed, fmt.Sprintf("relay could not listen on %s: %s", target, netErrText(err)))
 		return
@@ -90,7 +89,7 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	s.addr = canonicalAddr(ln.Addr())
 	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeListening, Addr: s.addr, Max: r.cfg.MaxMessageSize}); err != nil {
 		lb.close(r)
-		s.finish(clientGone(err, 0))
+		s.finishHint(clientGone(err, 0))
 		return
 	}
 
@@ -103,35 +102,6 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	lb.close(r) // first: the port is free before the close handshake
 	closeWS(ws, s.code, s.reason)
 	wg.Wait()
-}
-
-// checkListen picks the address to bind, if listen policy allows it.
-func (r *Relay) checkListen(ctx context.Context, s *stream, pol policy, h resolve.Host, port uint16, target string) (netip.AddrPort, bool) {
-	refused := fmt.Sprintf("relay refused listen on %s: not in listen allow list (see --allow-listen)", target)
-	if h.IsAddr() {
-		if pol.allowsAddr(h.Addr, port) {
-			return netip.AddrPortFrom(h.Addr, port), true
-		}
-		r.refuse(s, "policy", wire.CloseRefused, refused)
-		return netip.AddrPort{}, false
-	}
-	nameOK := pol.allowsName(h.Name, port)
-	if !nameOK && !pol.hasAddrRuleFor(port) {
-		r.refuse(s, "policy", wire.CloseRefused, refused)
-		return netip.AddrPort{}, false
-	}
-	found, err := r.cfg.Resolver.LookupNetIP(ctx, "ip", h.Name)
-	if err != nil {
-		r.refuse(s, "resolve", wire.CloseDialFailed, fmt.Sprintf("relay could not resolve %s: %s", target, resolveErrText(err)))
-		return netip.AddrPort{}, false
-	}
-	for _, a := range found {
-		if a = a.Unmap(); pol.allowsResolved(nameOK, a, port) {
-			return netip.AddrPortFrom(a, port), true
-		}
-	}
-	r.refuse(s, "policy", wire.CloseRefused, refused)
-	return netip.AddrPort{}, false
 }
 
 // acceptLoop accepts connections and announces each on the control stream.
@@ -156,7 +126,7 @@ func (r *Relay) acceptLoop(lb *listenBridge) {
 			continue
 		}
 		if err := writeMessage(context.Background(), lb.ws, wire.Message{Type: wire.TypeAccept, ID: pc.id, Remote: pc.remote}); err != nil {
-			lb.s.finish(clientGone(err, 0))
+			lb.s.finishHint(clientGone(err, 0))
 			return
 		}
 	}
@@ -170,7 +140,7 @@ func (r *Relay) readControlStream(s *stream, ws *websocket.Conn) {
 	for {
 		typ, msg, err := ws.Reader(context.Background())
 		if err != nil {
-			s.finish(clientGone(err, r.cfg.MaxMessageSize))
+			s.finishHint(clientGone(err, r.cfg.MaxMessageSize))
 			return
 		}
 		if typ == websocket.MessageBinary {
@@ -234,9 +204,9 @@ func (r *Relay) serveAccept(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer lb.removeClaimed(s)
-	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeOpen, Addr: pc.remote, Max: r.cfg.MaxMessageSize, Flow: s.window(), Credit: s.credit()}); err != nil {
+	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeOpen, Addr: pc.remote, Max: r.cfg.MaxMessageSize, Flow: s.flowWindow(), Credit: s.upCredit()}); err != nil {
 		pc.conn.Close()
-		s.finish(clientGone(err, 0))
+		s.finishHint(clientGone(err, 0))
 		return
 	}
 	r.bridge(s, ws, pc.conn)

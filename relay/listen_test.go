@@ -135,8 +135,9 @@ func TestListenRefusals(t *testing.T) {
 	rec := &recordingDialer{}
 	tr := startRelay(t, Config{AllowListen: []string{"127.0.0.1:0"}, Dial: rec.Dial, AcceptTimeout: 200 * time.Millisecond})
 	ctx := testCtx(t, 30*time.Second)
-	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=0.0.0.0:0"), dialOpts{}, wire.CloseRefused, "relay refused listen on 0.0.0.0:0: not in listen allow list (see --allow-listen)")
-	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=127.0.0.1:8080"), dialOpts{}, wire.CloseRefused, "see --allow-listen")
+	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=0.0.0.0:0"), dialOpts{}, wire.CloseRefused, "relay refused listen on 0.0.0.0:0: not in listen allow list")
+	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=127.0.0.1:8080"), dialOpts{}, wire.CloseRefused, "relay refused listen on 127.0.0.1:8080: not in listen allow list")
+	assertLog(t, tr, `"target":"127.0.0.1:8080"`, `"hint":"see --allow-listen"`)
 	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=nonsense"), dialOpts{}, wire.CloseBadRequest, "bad listen address")
 	refusedWith(t, ctx, tr.wsURL("/v1/accept?id=zz"), dialOpts{}, wire.CloseBadRequest, "bad accept id")
 	refusedWith(t, ctx, tr.wsURL("/v1/accept?id=0123456789abcdef0123456789abcdef"), dialOpts{}, wire.CloseBadRequest, "unknown or expired")

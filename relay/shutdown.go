@@ -63,3 +63,15 @@ func (r *Relay) dataStreams() int {
 	}
 	return n
 }
+
+// enter counts an HTTP handler the relay must wait for; false once the
+// relay is shutting down.
+func (r *Relay) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return false
+	}
+	r.wg.Add(1)
+	return true
+}

@@ -231,7 +231,7 @@ const (
 	talkSize = 32 << 20
 	sendSize = 64 << 20 // what the probe's send writes
 
-	floodSize  = 48 << 20 // far more than the window and TCP's buffers
+	floodSize = 48 << 20 // far more than the window and TCP's buffers
 	// maxPausedHeapMB bounds the paused page's JS heap: the window plus
 	// what the page uses anyway (about 2 MB). Without flow control the
 	// queue grew to 32 MiB and the heap past 35 MB.

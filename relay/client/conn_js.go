@@ -171,7 +171,7 @@ func dialTransport(ctx context.Context, u string, protocols []string, _ *Options
 	case <-t.opened:
 		return t, nil
 	case <-t.closed:
-		return nil, fmt.Errorf("could not open a WebSocket to %s (the browser does not say why: check the relay URL, that the relay runs, and its --allow-origin; the browser console has details)", redact(u))
+		return nil, fmt.Errorf("could not open a WebSocket to %s (the browser does not say why: check the relay URL, that the relay runs and that it allows this page's origin; the browser console has details)", redact(u))
 	case <-ctx.Done():
 		t.close(wire.CloseNormal, "")
 		return nil, fmt.Errorf("could not reach relay %s: %w", redact(u), ctx.Err())
