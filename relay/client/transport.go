@@ -7,8 +7,8 @@ import (
 	"tunnelkit/relay/wire"
 )
 
-// transport is one WebSocket seen as messages. transport_native.go wraps
-// coder/websocket; conn_js.go drives the browser's WebSocket directly.
+// transport is one WebSocket seen as messages. transport_notjs.go wraps
+// coder/websocket; transport_js.go drives the browser's WebSocket directly.
 type transport interface {
 	// next waits for the next message. Its payload reader is valid until
 	// the following call. A close by the peer is a *CloseError; after a
