@@ -50,7 +50,7 @@ test-deps:
 
 vet:
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) build -o /dev/null ./tunnel ./relay/client ./wasm
+	GOOS=js GOARCH=wasm $(GO) vet ./tunnel ./relay/client ./wasm
 
 test: test-deps build vet
 	$(GO) test -count=1 -timeout 25m ./...

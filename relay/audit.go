@@ -34,5 +34,8 @@ func (r *Relay) audit(s *stream) {
 	if s.refusal != "" {
 		attrs = append(attrs, slog.String("reason", s.refusal))
 	}
+	if s.hint != "" {
+		attrs = append(attrs, slog.String("hint", s.hint))
+	}
 	r.log.LogAttrs(context.Background(), level, msg, attrs...)
 }

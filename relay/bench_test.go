@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/relay/wire"
 )
 
 // BenchmarkDialBridge measures one direction through the dial bridge:
@@ -32,7 +34,7 @@ func BenchmarkDialBridge(b *testing.B) {
 	}
 	tr := startRelayB(b, r)
 	ctx := context.Background()
-	ws, _, err := websocket.Dial(ctx, tr+"/v1/dial?target="+ln.Addr().String(), &websocket.DialOptions{Subprotocols: []string{subprotocol}})
+	ws, _, err := websocket.Dial(ctx, tr+"/v1/dial?target="+ln.Addr().String(), &websocket.DialOptions{Subprotocols: []string{wire.Subprotocol}})
 	if err != nil {
 		b.Fatal(err)
 	}

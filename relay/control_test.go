@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"tunnelkit/relay/resolve"
+
+	"tunnelkit/relay/wire"
 )
 
 // FuzzControlMessage: control messages and query parameters never panic
@@ -21,12 +23,12 @@ func FuzzControlMessage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if m, err := parseMessage(b); err == nil {
+		if m, err := wire.ParseMessage(b); err == nil {
 			out, err := json.Marshal(m)
 			if err != nil {
 				t.Fatal(err)
 			}
-			m2, err := parseMessage(out)
+			m2, err := wire.ParseMessage(out)
 			if err != nil || m2 != m {
 				t.Fatalf("%q re-encoded as %q parses to %+v, %v", b, out, m2, err)
 			}

@@ -12,6 +12,8 @@ import (
 	"github.com/coder/websocket"
 
 	"tunnelkit/internal/sshtest"
+
+	"tunnelkit/relay/wire"
 )
 
 // pump sends size pseudo-random bytes as binary messages, then a
@@ -102,7 +104,7 @@ func TestDialBridgeEchoSHA256(t *testing.T) {
 	}
 	echoThrough(t, ctx, ws, 64<<20, 1<<20)
 	// Both directions half-closed: the relay closes normally.
-	if code, reason := expectClose(t, ctx, ws); code != websocket.StatusNormalClosure {
+	if code, reason := expectClose(t, ctx, ws); code != wire.CloseNormal {
 		t.Fatalf("close = %d %q, want 1000", code, reason)
 	}
 	assertLog(t, tr, `"bytes_up":67108864`, `"bytes_down":67108864`)
@@ -135,7 +137,7 @@ func TestDialHalfClose(t *testing.T) {
 	if got.String() != "hello" {
 		t.Fatalf("echo after half-close = %q, want hello", got.String())
 	}
-	if code, _ := expectClose(t, ctx, ws); code != websocket.StatusNormalClosure {
+	if code, _ := expectClose(t, ctx, ws); code != wire.CloseNormal {
 		t.Fatalf("close = %d, want 1000", code)
 	}
 }
@@ -144,7 +146,7 @@ func TestDialRefusedConnection(t *testing.T) {
 	// A port with nothing listening: the relay's dial is refused.
 	tr := startRelay(t, Config{Allow: []string{"127.0.0.1:1"}})
 	ctx := testCtx(t, 20*time.Second)
-	refusedWith(t, ctx, tr.wsURL("/v1/dial?target=127.0.0.1:1"), dialOpts{}, StatusDialFailed, "relay could not connect to 127.0.0.1:1: connect: connection refused")
+	refusedWith(t, ctx, tr.wsURL("/v1/dial?target=127.0.0.1:1"), dialOpts{}, wire.CloseDialFailed, "relay could not connect to 127.0.0.1:1: connect: connection refused")
 }
 
 func assertLog(t *testing.T, tr *testRelay, wants ...string) {

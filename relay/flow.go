@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+
+	"tunnelkit/relay/wire"
 )
 
 // Credit flow control (PROTOCOL.md, "Flow control"). A browser cannot
@@ -13,21 +15,18 @@ import (
 // the relay sends it: at most WINDOW bytes it has not acknowledged yet.
 // While out of credit the relay does not read the target, so TCP slows the
 // target down instead of the page buffering without bound.
-const (
-	DefaultFlowWindow = 8 << 20
-	minFlowWindow     = 64 << 10
-	maxFlowWindow     = 64 << 20
-)
+// The window asked for is clamped to wire.MinFlowWindow..wire.MaxFlowWindow.
 
-// credit is what the relay may still send on a stream with flow control.
-type credit struct {
+// downWindow is what the relay may still send to the client on a stream
+// with flow control: the window less what the client has not acknowledged.
+type downWindow struct {
 	window int64
 	avail  atomic.Int64  // window minus bytes sent and not acknowledged
 	wake   chan struct{} // cap 1: an ack arrived
 }
 
-func newCredit(window int64) *credit {
-	c := &credit{window: window, wake: make(chan struct{}, 1)}
+func newDownWindow(window int64) *downWindow {
+	c := &downWindow{window: window, wake: make(chan struct{}, 1)}
 	c.avail.Store(window)
 	return c
 }
@@ -41,14 +40,14 @@ func parseFlow(req *http.Request) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("bad flow window %q: want a byte count, e.g. flow=%d", truncate(v, 32), DefaultFlowWindow)
+		return 0, fmt.Errorf("bad flow window %q: want a byte count, e.g. flow=%d", truncate(v, 32), wire.DefaultFlowWindow)
 	}
-	return min(max(n, minFlowWindow), maxFlowWindow), nil
+	return min(max(n, wire.MinFlowWindow), wire.MaxFlowWindow), nil
 }
 
 // wait blocks until some credit is available and returns it; false when ctx
 // ends first.
-func (c *credit) wait(ctx context.Context) (int64, bool) {
+func (c *downWindow) wait(ctx context.Context) (int64, bool) {
 	for {
 		if n := c.avail.Load(); n > 0 {
 			return n, true
@@ -63,11 +62,11 @@ func (c *credit) wait(ctx context.Context) (int64, bool) {
 
 // spend takes n bytes of credit, before they are sent: an ack for them may
 // come back at once.
-func (c *credit) spend(n int) { c.avail.Add(-int64(n)) }
+func (c *downWindow) spend(n int) { c.avail.Add(-int64(n)) }
 
 // grant returns n acknowledged bytes. Acknowledging more than was sent is a
 // protocol error.
-func (c *credit) grant(n int64) error {
+func (c *downWindow) grant(n int64) error {
 	if n <= 0 {
 		return fmt.Errorf("ack of %d bytes: want a positive count", n)
 	}
@@ -92,27 +91,27 @@ func (c *credit) grant(n int64) error {
 func (r *Relay) takeFlow(s *stream, req *http.Request) bool {
 	window, err := parseFlow(req)
 	if err != nil {
-		r.refuse(s, "bad_request", StatusBadRequest, err.Error())
+		r.refuse(s, "bad_request", wire.CloseBadRequest, err.Error())
 		return false
 	}
 	if window > 0 {
-		s.flow = newCredit(window)
+		s.flow = newDownWindow(window)
 	}
 	return true
 }
 
-// window and credit are what the open message announces: 0 (left out)
-// without flow control.
-func (s *stream) window() int64 {
+// flowWindow and upCredit are what the open message announces: 0 (left
+// out) without flow control.
+func (s *stream) flowWindow() int64 {
 	if s.flow == nil {
 		return 0
 	}
 	return s.flow.window
 }
 
-func (s *stream) credit() int64 {
+func (s *stream) upCredit() int64 {
 	if s.flow == nil {
 		return 0
 	}
-	return upCredit
+	return wire.UpCredit
 }

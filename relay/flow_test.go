@@ -18,6 +18,8 @@ import (
 
 	"tunnelkit/internal/leakcheck"
 	"tunnelkit/internal/sshtest"
+
+	"tunnelkit/relay/wire"
 )
 
 const (
@@ -113,7 +115,7 @@ func sendAck(ctx context.Context, ws *websocket.Conn, n int) error {
 // was already read: the relay stops at the window while the client does
 // not ack, keeps the stream open, and sends the rest as acks come back,
 // also after the client's own half-close.
-func flowStream(t *testing.T, ctx context.Context, ws *websocket.Conn, open message) {
+func flowStream(t *testing.T, ctx context.Context, ws *websocket.Conn, open wire.Message) {
 	t.Helper()
 	if open.Type != "open" || open.Flow != flowWindow {
 		t.Fatalf("open = %+v, want flow %d acknowledged", open, flowWindow)
@@ -215,8 +217,8 @@ func TestFlowViolations(t *testing.T) {
 	dial := func(flow string) string {
 		return tr.wsURL("/v1/dial?" + url.Values{"target": {src}, "flow": {flow}}.Encode())
 	}
-	refusedWith(t, ctx, dial("lots"), dialOpts{}, StatusBadRequest, "bad flow window")
-	refusedWith(t, ctx, dial("-1"), dialOpts{}, StatusBadRequest, "bad flow window")
+	refusedWith(t, ctx, dial("lots"), dialOpts{}, wire.CloseBadRequest, "bad flow window")
+	refusedWith(t, ctx, dial("-1"), dialOpts{}, wire.CloseBadRequest, "bad flow window")
 
 	for _, tc := range []struct{ ack, want string }{
 		{`{"type":"ack","n":0}`, "ack of 0 bytes"},
@@ -225,14 +227,14 @@ func TestFlowViolations(t *testing.T) {
 	} {
 		ws := connect(t, ctx, dial("1"), dialOpts{}) // clamped up to the minimum
 		open, err := readMessage(ctx, ws)
-		if err != nil || open.Flow != minFlowWindow {
-			t.Fatalf("open = %+v %v, want flow %d", open, err, minFlowWindow)
+		if err != nil || open.Flow != wire.MinFlowWindow {
+			t.Fatalf("open = %+v %v, want flow %d", open, err, wire.MinFlowWindow)
 		}
 		if err := ws.Write(ctx, websocket.MessageText, []byte(tc.ack)); err != nil {
 			t.Fatal(err)
 		}
 		code, reason := expectClose(t, ctx, ws)
-		if code != StatusBadRequest || !strings.Contains(reason, tc.want) {
+		if code != wire.CloseBadRequest || !strings.Contains(reason, tc.want) {
 			t.Errorf("%s: closed with %d %q, want 4400 with %q", tc.ack, code, reason, tc.want)
 		}
 	}
@@ -255,22 +257,22 @@ func TestFlowViolations(t *testing.T) {
 		return c, nil
 	}})
 	ws := connect(t, ctx, pipes.wsURL("/v1/dial?target=127.0.0.1:9&flow=1"), dialOpts{})
-	if open, err := readMessage(ctx, ws); err != nil || open.Credit != upCredit {
-		t.Fatalf("open = %+v %v, want credit %d", open, err, upCredit)
+	if open, err := readMessage(ctx, ws); err != nil || open.Credit != wire.UpCredit {
+		t.Fatalf("open = %+v %v, want credit %d", open, err, wire.UpCredit)
 	}
 	go func() {
-		big := make([]byte, upCredit)
+		big := make([]byte, wire.UpCredit)
 		ws.Write(ctx, websocket.MessageBinary, big)
 		ws.Write(ctx, websocket.MessageBinary, big[:1])
 	}()
-	if code, reason := expectClose(t, ctx, ws); code != StatusBadRequest || !strings.Contains(reason, "over its") {
+	if code, reason := expectClose(t, ctx, ws); code != wire.CloseBadRequest || !strings.Contains(reason, "over its") {
 		t.Errorf("over the credit: closed with %d %q, want 4400", code, reason)
 	}
 
 	ws = connect(t, ctx, dial(strconv.Itoa(1<<40)), dialOpts{})
 	defer ws.CloseNow()
-	if open, err := readMessage(ctx, ws); err != nil || open.Flow != maxFlowWindow {
-		t.Fatalf("open = %+v %v, want flow clamped to %d", open, err, maxFlowWindow)
+	if open, err := readMessage(ctx, ws); err != nil || open.Flow != wire.MaxFlowWindow {
+		t.Fatalf("open = %+v %v, want flow clamped to %d", open, err, wire.MaxFlowWindow)
 	}
 }
 
@@ -280,15 +282,15 @@ func TestFlowWaitEnds(t *testing.T) {
 	src := sshtest.StartSource(t, "127.0.0.1:0", flowData, 3)
 	ctx := testCtx(t, 30*time.Second)
 	dial := func(tr *testRelay) *websocket.Conn {
-		ws := connect(t, ctx, tr.wsURL("/v1/dial?"+url.Values{"target": {src}, "flow": {strconv.Itoa(minFlowWindow)}}.Encode()), dialOpts{})
-		if open, err := readMessage(ctx, ws); err != nil || open.Flow != minFlowWindow {
+		ws := connect(t, ctx, tr.wsURL("/v1/dial?"+url.Values{"target": {src}, "flow": {strconv.Itoa(wire.MinFlowWindow)}}.Encode()), dialOpts{})
+		if open, err := readMessage(ctx, ws); err != nil || open.Flow != wire.MinFlowWindow {
 			t.Fatalf("open = %+v %v", open, err)
 		}
 		return ws
 	}
 	// waitCredit reads the whole window: the relay now waits for an ack.
 	waitCredit := func(ws *websocket.Conn) {
-		for got := 0; got < minFlowWindow; {
+		for got := 0; got < wire.MinFlowWindow; {
 			_, b, err := ws.Read(ctx)
 			if err != nil {
 				t.Fatalf("stream ended after %d bytes: %v", got, err)
@@ -300,7 +302,7 @@ func TestFlowWaitEnds(t *testing.T) {
 	idle := startRelay(t, Config{Allow: []string{src}, IdleTimeout: 300 * time.Millisecond})
 	ws := dial(idle)
 	waitCredit(ws)
-	if code, reason := expectClose(t, ctx, ws); code != StatusIdle {
+	if code, reason := expectClose(t, ctx, ws); code != wire.CloseIdle {
 		t.Errorf("paused stream closed with %d %q, want 4408 after the idle timeout", code, reason)
 	}
 
@@ -315,7 +317,7 @@ func TestFlowWaitEnds(t *testing.T) {
 		defer cancel()
 		tr.Shutdown(sctx)
 	}()
-	if code, reason := expectClose(t, ctx, ws); code != StatusShuttingDown {
+	if code, reason := expectClose(t, ctx, ws); code != wire.CloseShuttingDown {
 		t.Errorf("paused stream closed with %d %q on shutdown, want 4503", code, reason)
 	}
 
@@ -354,8 +356,8 @@ func TestFlowBothWays(t *testing.T) {
 	ws := connect(t, ctx, tr.wsURL("/v1/dial?"+url.Values{"target": {ln.Addr().String()}, "flow": {strconv.Itoa(flowWindow)}}.Encode()), dialOpts{})
 	defer ws.CloseNow()
 	open, err := readMessage(ctx, ws)
-	if err != nil || open.Flow != flowWindow || open.Credit != upCredit {
-		t.Fatalf("open = %+v %v, want flow %d and credit %d", open, err, flowWindow, upCredit)
+	if err != nil || open.Flow != flowWindow || open.Credit != wire.UpCredit {
+		t.Fatalf("open = %+v %v, want flow %d and credit %d", open, err, flowWindow, wire.UpCredit)
 	}
 
 	credit := make(chan int, 64) // acks from the relay
@@ -371,8 +373,8 @@ func TestFlowBothWays(t *testing.T) {
 			t.Fatalf("stream ended after %d bytes: %v", n, err)
 		}
 		if typ == websocket.MessageText {
-			var m message
-			if m, err = parseMessage(b); err != nil || m.Type != "ack" {
+			var m wire.Message
+			if m, err = wire.ParseMessage(b); err != nil || m.Type != "ack" {
 				t.Fatalf("control message %q: %v", b, err)
 			}
 			credit <- int(m.N)

@@ -4,18 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strconv"
 	"sync"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/relay/wire"
 )
 
-// upCredit is what a client with flow control may send before the relay
-// acknowledges it, and so what the relay holds per stream at most while
-// the target is slower than the client.
-const upCredit = 1 << 20
+// The ring holds at most wire.UpCredit: what a client with flow control
+// may send before the relay acknowledges it, and so what the relay holds
+// per stream at most while the target is slower than the client.
 
-var upRingPool = sync.Pool{New: func() any { b := make([]byte, upCredit); return &b }}
+var upRingPool = sync.Pool{New: func() any { b := make([]byte, wire.UpCredit); return &b }}
 
 // upQueue holds client bytes the target has not taken yet. With flow
 // control the relay must keep reading the WebSocket while the target is
@@ -41,8 +41,8 @@ func newUpQueue() *upQueue { return &upQueue{more: make(chan struct{}, 1)} }
 func (q *upQueue) put(p []byte) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.unacked+len(p) > upCredit {
-		return fmt.Errorf("client sent %d bytes unacknowledged, over its %d credit", q.unacked+len(p), upCredit)
+	if q.unacked+len(p) > wire.UpCredit {
+		return fmt.Errorf("client sent %d bytes unacknowledged, over its %d credit", q.unacked+len(p), wire.UpCredit)
 	}
 	if q.ring == nil {
 		q.ring, q.r = upRingPool.Get().(*[]byte), 0
@@ -74,7 +74,9 @@ func (q *upQueue) end() {
 	q.mu.Unlock()
 }
 
-func (q *upQueue) halfClose() bool {
+// endsInFIN reports whether the queue ends with the client's half-close,
+// to pass on as the target's FIN, rather than with the client's close.
+func (q *upQueue) endsInFIN() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return !q.ended
@@ -112,9 +114,10 @@ func (q *upQueue) next(ctx context.Context) ([]byte, bool) {
 	}
 }
 
-// done drops n written bytes and returns an ack message once a quarter of
-// the credit was written since the last one.
-func (q *upQueue) done(n int) []byte {
+// dropWritten drops n bytes written to the target and returns the ack to
+// send for them once a quarter of the credit was written since the last
+// ack; nil until then.
+func (q *upQueue) dropWritten(n int) (ack []byte) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.r = (q.r + n) % len(*q.ring)
@@ -123,11 +126,10 @@ func (q *upQueue) done(n int) []byte {
 		upRingPool.Put(q.ring)
 		q.ring = nil
 	}
-	if q.written += n; q.written < upCredit/4 {
+	if q.written += n; q.written < wire.UpCredit/4 {
 		return nil
 	}
-	q.ack = strconv.AppendInt(append(q.ack[:0], `{"type":"ack","n":`...), int64(q.written), 10)
-	q.ack = append(q.ack, '}')
+	q.ack = wire.AppendAck(q.ack[:0], int64(q.written))
 	q.unacked -= q.written
 	q.written = 0
 	return q.ack
@@ -135,7 +137,7 @@ func (q *upQueue) done(n int) []byte {
 
 // writeUp writes queued client bytes to the target and acknowledges them
 // to the client; the client's half-close becomes the target's FIN.
-func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue, halfClose func()) {
+func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue, closeTargetWrite func()) {
 	acking := true
 	for {
 		run, ok := q.next(s.ctx)
@@ -143,18 +145,18 @@ func (r *Relay) writeUp(s *stream, ws *websocket.Conn, conn net.Conn, q *upQueue
 			return
 		}
 		if run == nil {
-			if q.halfClose() {
-				halfClose()
+			if q.endsInFIN() {
+				closeTargetWrite()
 			}
 			return
 		}
 		if _, err := conn.Write(run); err != nil {
-			s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
+			s.finish(wire.CloseDialFailed, "target connection failed: "+netErrText(err))
 			return
 		}
 		// Only this goroutine writes acks: q.ack is not reused before
 		// Write returns.
-		if ack := q.done(len(run)); ack != nil && acking {
+		if ack := q.dropWritten(len(run)); ack != nil && acking {
 			if err := ws.Write(context.Background(), websocket.MessageText, ack); err != nil {
 				// The client closed or went away: copyUp sees that
 				// too and ends the stream once the queue is written,

@@ -17,6 +17,8 @@ import (
 	"github.com/coder/websocket"
 
 	"tunnelkit/internal/syncbuf"
+
+	"tunnelkit/relay/wire"
 )
 
 // testRelay is a relay behind a real loopback HTTP server.
@@ -91,20 +93,20 @@ func tryConnect(ctx context.Context, url string, o dialOpts) (*websocket.Conn, e
 }
 
 // readMessage reads one control message, or returns the close error.
-func readMessage(ctx context.Context, ws *websocket.Conn) (message, error) {
+func readMessage(ctx context.Context, ws *websocket.Conn) (wire.Message, error) {
 	typ, b, err := ws.Read(ctx)
 	if err != nil {
-		return message{}, err
+		return wire.Message{}, err
 	}
 	if typ != websocket.MessageText {
-		return message{}, errors.New("expected a control message, got binary")
+		return wire.Message{}, errors.New("expected a control message, got binary")
 	}
-	var m message
+	var m wire.Message
 	return m, json.Unmarshal(b, &m)
 }
 
 // expectClose reads until the stream closes and returns code and reason.
-func expectClose(t *testing.T, ctx context.Context, ws *websocket.Conn) (websocket.StatusCode, string) {
+func expectClose(t *testing.T, ctx context.Context, ws *websocket.Conn) (wire.CloseCode, string) {
 	t.Helper()
 	defer ws.CloseNow()
 	for i := 0; i < 1000; i++ {
@@ -114,7 +116,7 @@ func expectClose(t *testing.T, ctx context.Context, ws *websocket.Conn) (websock
 		}
 		var ce websocket.CloseError
 		if errors.As(err, &ce) {
-			return ce.Code, ce.Reason
+			return wire.CloseCode(ce.Code), ce.Reason
 		}
 		t.Fatalf("stream ended without a close frame: %v", err)
 	}
@@ -135,12 +137,17 @@ func dialOpen(t *testing.T, ctx context.Context, tr *testRelay, target string) *
 
 // refusedWith opens a stream expecting the relay to close it with code and
 // a reason containing want.
-func refusedWith(t *testing.T, ctx context.Context, url string, o dialOpts, code websocket.StatusCode, want string) {
+func refusedWith(t *testing.T, ctx context.Context, url string, o dialOpts, code wire.CloseCode, want string) {
 	t.Helper()
 	ws := connect(t, ctx, url, o)
 	got, reason := expectClose(t, ctx, ws)
 	if got != code || !strings.Contains(reason, want) {
 		t.Fatalf("%s: closed with %d %q, want %d containing %q", url, got, reason, code, want)
+	}
+	// Reasons reach pages and other clients, which have no flags: the
+	// operator's settings are named in the audit log only.
+	if strings.Contains(reason, "--") {
+		t.Fatalf("%s: close reason %q names a flag", url, reason)
 	}
 }
 

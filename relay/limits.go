@@ -1,112 +1,21 @@
 package relay
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"net/netip"
-	"sync"
-	"sync/atomic"
-	"time"
-
-	"github.com/coder/websocket"
 )
 
-// stream is one WebSocket stream: a dial, a listen control stream, or an
-// accepted connection. Its context ends when it is finished, for any reason.
-type stream struct {
-	id        uint64
-	kind      string // "dial", "listen", "accept"
-	client    netip.Addr
-	token     *token
-	target    string // as asked for
-	addr      string // dialed, bound, or the accepted peer
-	start     time.Time
-	ctx       context.Context
-	cancel    context.CancelFunc
-	once      sync.Once
-	code      websocket.StatusCode
-	reason    string
-	up, down  atomic.Int64 // bytes client->target, target->client
-	last      atomic.Int64 // unix nanoseconds of the last byte either way
-	refusal   string       // metric label when refused
-	dataBound bool         // carries data (dial, accept): drained on shutdown
-	flow      *credit      // nil unless the client opted in to flow control
-}
-
-// finish ends the stream with a close code and reason; the first call wins.
-func (s *stream) finish(code websocket.StatusCode, reason string) {
-	s.once.Do(func() {
-		s.code, s.reason = code, reason
-		s.cancel()
-	})
-}
-
-func (s *stream) touch() { s.last.Store(time.Now().UnixNano()) }
-
-func (s *stream) tokenName() string {
-	if s.token == nil {
-		return ""
-	}
-	return s.token.name
-}
-
-// enter counts an HTTP handler the relay must wait for; false once the
-// relay is shutting down.
-func (r *Relay) enter() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closing {
-		return false
-	}
-	r.wg.Add(1)
-	return true
-}
-
-// begin admits a stream within the limits, or says which limit it hit.
-func (r *Relay) begin(kind string, client netip.Addr, tok *token) (*stream, websocket.StatusCode, string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// overLimitLocked says which stream limit a new stream from client would
+// exceed: a reason for the client, a hint for the operator; "" when none.
+// r.mu is held.
+func (r *Relay) overLimitLocked(client netip.Addr) (reason, hint string) {
 	switch {
-	case r.closing:
-		return nil, StatusShuttingDown, errShuttingDown.Error()
 	case len(r.streams) >= r.cfg.MaxStreams:
-		return nil, StatusOverLimit, fmt.Sprintf("relay at its limit of %d streams (see --max-streams)", r.cfg.MaxStreams)
+		return fmt.Sprintf("relay at its limit of %d streams", r.cfg.MaxStreams), "see --max-streams"
 	case r.perIP[clientKey(client)] >= r.cfg.MaxStreamsPerClient:
-		return nil, StatusOverLimit, fmt.Sprintf("too many streams from %s: limit %d (see --max-streams-per-client)", clientLabel(client), r.cfg.MaxStreamsPerClient)
+		return fmt.Sprintf("too many streams from %s: limit %d", clientLabel(client), r.cfg.MaxStreamsPerClient), "see --max-streams-per-client"
 	}
-	r.nextID++
-	s := &stream{
-		id:        r.nextID,
-		kind:      kind,
-		client:    client,
-		token:     tok,
-		start:     time.Now(),
-		dataBound: kind != "listen",
-	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.touch()
-	r.streams[s] = struct{}{}
-	r.perIP[clientKey(client)]++
-	r.metrics.active.WithLabelValues(kind).Inc()
-	r.metrics.total.WithLabelValues(kind).Inc()
-	return s, 0, ""
-}
-
-// end closes the stream's WebSocket with its reason, releases its slot and
-// writes its audit record.
-func (r *Relay) end(s *stream, ws *websocket.Conn) {
-	s.finish(websocket.StatusNormalClosure, "")
-	closeWS(ws, s.code, s.reason)
-	r.mu.Lock()
-	delete(r.streams, s)
-	key := clientKey(s.client)
-	if r.perIP[key]--; r.perIP[key] <= 0 {
-		delete(r.perIP, key)
-	}
-	r.mu.Unlock()
-	r.metrics.active.WithLabelValues(s.kind).Dec()
-	r.audit(s)
+	return "", ""
 }
 
 // clientKey is what per-client limits count: the address, or for IPv6 its
@@ -124,36 +33,4 @@ func clientLabel(a netip.Addr) string {
 		return clientKey(a).String()
 	}
 	return a.String()
-}
-
-// Close codes of the relay protocol (see PROTOCOL.md).
-const (
-	StatusBadRequest   websocket.StatusCode = 4400
-	StatusUnauthorized websocket.StatusCode = 4401
-	StatusRefused      websocket.StatusCode = 4403
-	StatusIdle         websocket.StatusCode = 4408
-	StatusOverLimit    websocket.StatusCode = 4429
-	StatusDialFailed   websocket.StatusCode = 4502
-	StatusShuttingDown websocket.StatusCode = 4503
-	StatusDialTimeout  websocket.StatusCode = 4504
-)
-
-// closeWS sends a close frame with a reason cut to the 123 bytes a close
-// frame can carry; it waits (bounded by the websocket package) for the peer.
-func closeWS(ws *websocket.Conn, code websocket.StatusCode, reason string) {
-	_ = ws.Close(code, truncate(reason, 123))
-}
-
-// refuseBefore closes a WebSocket refused before it became a stream.
-func (r *Relay) refuseBefore(ws *websocket.Conn, req *http.Request, client netip.Addr, metric string, code websocket.StatusCode, reason string) {
-	r.metrics.refusals.WithLabelValues(metric).Inc()
-	r.log.Warn("refused", "reason", metric, "from", client.String(), "path", req.URL.Path, "close_code", int(code), "close_reason", reason)
-	closeWS(ws, code, reason)
-}
-
-// refuse finishes a stream that policy or the target turned down.
-func (r *Relay) refuse(s *stream, metric string, code websocket.StatusCode, reason string) {
-	s.refusal = metric
-	r.metrics.refusals.WithLabelValues(metric).Inc()
-	s.finish(code, reason)
 }

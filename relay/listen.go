@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"tunnelkit/relay/resolve"
+
+	"tunnelkit/relay/wire"
 )
 
 const (
@@ -59,7 +60,7 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	s.target = req.URL.Query().Get("addr")
 	h, port, err := parseListenAddr(s.target)
 	if err != nil {
-		r.refuse(s, "bad_target", StatusBadRequest, fmt.Sprintf("bad listen address %q: %v", truncate(s.target, 64), err))
+		r.refuse(s, "bad_target", wire.CloseBadRequest, fmt.Sprintf("bad listen address %q: %v", truncate(s.target, 64), err))
 		return
 	}
 	target := resolve.JoinHostPort(h, port)
@@ -69,26 +70,26 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, r.cfg.DialTimeout)
 	defer cancel()
-	bind, ok := r.checkListen(ctx, s, pol, h, port, target)
+	binds, ok := r.allowedAddrs(ctx, s, pol, h, port, target, forListen)
 	if !ok {
 		return
 	}
-	ln, err := r.cfg.Listen(ctx, "tcp", bind.String())
+	ln, err := r.cfg.Listen(ctx, "tcp", binds[0].String())
 	if err != nil {
-		r.refuse(s, "listen", StatusDialFailed, fmt.Sprintf("relay could not listen on %s: %s", target, netErrText(err)))
+		r.refuse(s, "listen", wire.CloseDialFailed, fmt.Sprintf("relay could not listen on %s: %s", target, netErrText(err)))
 		return
 	}
 	lb := &listenBridge{s: s, ws: ws, ln: ln, pending: map[string]*pendingConn{}, claimed: map[*stream]struct{}{}}
 	if !r.addListener(lb) {
 		ln.Close()
-		s.finish(StatusShuttingDown, errShuttingDown.Error())
+		s.finish(wire.CloseShuttingDown, errShuttingDown.Error())
 		return
 	}
 	defer r.removeListener(lb)
 	s.addr = canonicalAddr(ln.Addr())
-	if err := writeMessage(context.Background(), ws, message{Type: "listening", Addr: s.addr, Max: r.cfg.MaxMessageSize}); err != nil {
+	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeListening, Addr: s.addr, Max: r.cfg.MaxMessageSize}); err != nil {
 		lb.close(r)
-		s.finish(clientGone(err, 0))
+		s.finishHint(clientGone(err, 0))
 		return
 	}
 
@@ -103,35 +104,6 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	wg.Wait()
 }
 
-// checkListen picks the address to bind, if listen policy allows it.
-func (r *Relay) checkListen(ctx context.Context, s *stream, pol policy, h resolve.Host, port uint16, target string) (netip.AddrPort, bool) {
-	refused := fmt.Sprintf("relay refused listen on %s: not in listen allow list (see --allow-listen)", target)
-	if h.IsAddr() {
-		if pol.allowsAddr(h.Addr, port) {
-			return netip.AddrPortFrom(h.Addr, port), true
-		}
-		r.refuse(s, "policy", StatusRefused, refused)
-		return netip.AddrPort{}, false
-	}
-	nameOK := pol.allowsName(h.Name, port)
-	if !nameOK && !pol.hasAddrRuleFor(port) {
-		r.refuse(s, "policy", StatusRefused, refused)
-		return netip.AddrPort{}, false
-	}
-	found, err := r.cfg.Resolver.LookupNetIP(ctx, "ip", h.Name)
-	if err != nil {
-		r.refuse(s, "resolve", StatusDialFailed, fmt.Sprintf("relay could not resolve %s: %s", target, resolveErrText(err)))
-		return netip.AddrPort{}, false
-	}
-	for _, a := range found {
-		if a = a.Unmap(); pol.allowsResolved(nameOK, a, port) {
-			return netip.AddrPortFrom(a, port), true
-		}
-	}
-	r.refuse(s, "policy", StatusRefused, refused)
-	return netip.AddrPort{}, false
-}
-
 // acceptLoop accepts connections and announces each on the control stream.
 func (r *Relay) acceptLoop(lb *listenBridge) {
 	for {
@@ -141,7 +113,7 @@ func (r *Relay) acceptLoop(lb *listenBridge) {
 			closed := lb.closed || lb.stopped
 			lb.mu.Unlock()
 			if !closed {
-				lb.s.finish(StatusDialFailed, "accept failed: "+netErrText(err))
+				lb.s.finish(wire.CloseDialFailed, "accept failed: "+netErrText(err))
 			}
 			return
 		}
@@ -153,8 +125,8 @@ func (r *Relay) acceptLoop(lb *listenBridge) {
 			r.log.Warn("accepted connection dropped", "listener", lb.s.addr, "remote", pc.remote, "reason", "too many unclaimed connections")
 			continue
 		}
-		if err := writeMessage(context.Background(), lb.ws, message{Type: "accept", ID: pc.id, Remote: pc.remote}); err != nil {
-			lb.s.finish(clientGone(err, 0))
+		if err := writeMessage(context.Background(), lb.ws, wire.Message{Type: wire.TypeAccept, ID: pc.id, Remote: pc.remote}); err != nil {
+			lb.s.finishHint(clientGone(err, 0))
 			return
 		}
 	}
@@ -168,15 +140,15 @@ func (r *Relay) readControlStream(s *stream, ws *websocket.Conn) {
 	for {
 		typ, msg, err := ws.Reader(context.Background())
 		if err != nil {
-			s.finish(clientGone(err, r.cfg.MaxMessageSize))
+			s.finishHint(clientGone(err, r.cfg.MaxMessageSize))
 			return
 		}
 		if typ == websocket.MessageBinary {
-			s.finish(StatusBadRequest, "no data on a listen control stream")
+			s.finish(wire.CloseBadRequest, "no data on a listen control stream")
 			return
 		}
-		if _, err := r.readControl(msg, *bp); err != nil {
-			s.finish(StatusBadRequest, err.Error())
+		if _, err := readControl(msg, *bp); err != nil {
+			s.finish(wire.CloseBadRequest, err.Error())
 			return
 		}
 	}
@@ -195,7 +167,7 @@ func pingLoop(s *stream, ws *websocket.Conn) {
 			err := ws.Ping(ctx)
 			cancel()
 			if err != nil && s.ctx.Err() == nil {
-				s.finish(websocket.StatusGoingAway, "client stopped answering pings")
+				s.finish(wire.CloseGoingAway, "client stopped answering pings")
 				return
 			}
 		}
@@ -213,7 +185,7 @@ func (r *Relay) serveAccept(w http.ResponseWriter, req *http.Request) {
 
 	id, err := parseAcceptID(req.URL.Query().Get("id"))
 	if err != nil {
-		r.refuse(s, "bad_target", StatusBadRequest, err.Error())
+		r.refuse(s, "bad_target", wire.CloseBadRequest, err.Error())
 		return
 	}
 	if !r.takeFlow(s, req) {
@@ -221,20 +193,20 @@ func (r *Relay) serveAccept(w http.ResponseWriter, req *http.Request) {
 	}
 	pc := r.claim(id, s)
 	if pc == nil {
-		r.refuse(s, "bad_target", StatusBadRequest, fmt.Sprintf("unknown or expired accept id (claim it within %v of the accept message)", r.cfg.AcceptTimeout))
+		r.refuse(s, "bad_target", wire.CloseBadRequest, fmt.Sprintf("unknown or expired accept id (claim it within %v of the accept message)", r.cfg.AcceptTimeout))
 		return
 	}
 	lb := pc.lb
 	s.target, s.addr = lb.s.addr, pc.remote
 	if !lb.addClaimed(s) {
 		pc.conn.Close()
-		s.finish(websocket.StatusGoingAway, "listener closed")
+		s.finish(wire.CloseGoingAway, "listener closed")
 		return
 	}
 	defer lb.removeClaimed(s)
-	if err := writeMessage(context.Background(), ws, message{Type: "open", Addr: pc.remote, Max: r.cfg.MaxMessageSize, Flow: s.window(), Credit: s.credit()}); err != nil {
+	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeOpen, Addr: pc.remote, Max: r.cfg.MaxMessageSize, Flow: s.flowWindow(), Credit: s.upCredit()}); err != nil {
 		pc.conn.Close()
-		s.finish(clientGone(err, 0))
+		s.finishHint(clientGone(err, 0))
 		return
 	}
 	r.bridge(s, ws, pc.conn)
@@ -343,7 +315,7 @@ func (lb *listenBridge) close(r *Relay) {
 		pc.conn.Close()
 	}
 	for _, s := range claimed {
-		s.finish(websocket.StatusGoingAway, "listener closed")
+		s.finish(wire.CloseGoingAway, "listener closed")
 	}
 }
 
@@ -361,17 +333,4 @@ func (r *Relay) removeListener(lb *listenBridge) {
 	r.mu.Lock()
 	delete(r.listens, lb)
 	r.mu.Unlock()
-}
-
-// canonicalAddr prints a TCP address as IP:PORT, IPv4 unmapped.
-func canonicalAddr(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 }

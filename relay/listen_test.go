@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/relay/wire"
 )
 
 // portFreed polls (at most 1 s, 100 tries) until a new listener can bind addr.
@@ -61,7 +63,7 @@ func TestListenBridge(t *testing.T) {
 		t.Fatalf("open = %+v %v", open, err)
 	}
 	// Claimed once only.
-	refusedWith(t, ctx, tr.wsURL("/v1/accept?id="+m.ID), dialOpts{}, StatusBadRequest, "unknown or expired accept id")
+	refusedWith(t, ctx, tr.wsURL("/v1/accept?id="+m.ID), dialOpts{}, wire.CloseBadRequest, "unknown or expired accept id")
 
 	if _, err := tcp.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
@@ -80,7 +82,7 @@ func TestListenBridge(t *testing.T) {
 	// Closing the control stream closes the listener and its connections.
 	ctl.Close(websocket.StatusNormalClosure, "done")
 	portFreed(t, bound)
-	if code, reason := expectClose(t, ctx, st); code != websocket.StatusGoingAway || reason != "listener closed" {
+	if code, reason := expectClose(t, ctx, st); code != wire.CloseGoingAway || reason != "listener closed" {
 		t.Fatalf("accepted stream closed with %d %q, want 1001 listener closed", code, reason)
 	}
 	tcp.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -133,11 +135,12 @@ func TestListenRefusals(t *testing.T) {
 	rec := &recordingDialer{}
 	tr := startRelay(t, Config{AllowListen: []string{"127.0.0.1:0"}, Dial: rec.Dial, AcceptTimeout: 200 * time.Millisecond})
 	ctx := testCtx(t, 30*time.Second)
-	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=0.0.0.0:0"), dialOpts{}, StatusRefused, "relay refused listen on 0.0.0.0:0: not in listen allow list (see --allow-listen)")
-	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=127.0.0.1:8080"), dialOpts{}, StatusRefused, "see --allow-listen")
-	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=nonsense"), dialOpts{}, StatusBadRequest, "bad listen address")
-	refusedWith(t, ctx, tr.wsURL("/v1/accept?id=zz"), dialOpts{}, StatusBadRequest, "bad accept id")
-	refusedWith(t, ctx, tr.wsURL("/v1/accept?id=0123456789abcdef0123456789abcdef"), dialOpts{}, StatusBadRequest, "unknown or expired")
+	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=0.0.0.0:0"), dialOpts{}, wire.CloseRefused, "relay refused listen on 0.0.0.0:0: not in listen allow list")
+	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=127.0.0.1:8080"), dialOpts{}, wire.CloseRefused, "relay refused listen on 127.0.0.1:8080: not in listen allow list")
+	assertLog(t, tr, `"target":"127.0.0.1:8080"`, `"hint":"see --allow-listen"`)
+	refusedWith(t, ctx, tr.wsURL("/v1/listen?addr=nonsense"), dialOpts{}, wire.CloseBadRequest, "bad listen address")
+	refusedWith(t, ctx, tr.wsURL("/v1/accept?id=zz"), dialOpts{}, wire.CloseBadRequest, "bad accept id")
+	refusedWith(t, ctx, tr.wsURL("/v1/accept?id=0123456789abcdef0123456789abcdef"), dialOpts{}, wire.CloseBadRequest, "unknown or expired")
 
 	// Nobody claims an accepted connection: closed after AcceptTimeout.
 	ctl, bound := openListener(t, ctx, tr, "127.0.0.1:0")
@@ -155,7 +158,7 @@ func TestListenRefusals(t *testing.T) {
 	if _, err := tcp.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("unclaimed connection: read err %v, want EOF", err)
 	}
-	refusedWith(t, ctx, tr.wsURL("/v1/accept?id="+m.ID), dialOpts{}, StatusBadRequest, "unknown or expired")
+	refusedWith(t, ctx, tr.wsURL("/v1/accept?id="+m.ID), dialOpts{}, wire.CloseBadRequest, "unknown or expired")
 	if len(rec.calls()) != 0 {
 		t.Fatalf("listen tests dialed %v", rec.calls())
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/coder/websocket"
-)
 
-const subprotocol = "tunnelkit.v1"
+	"tunnelkit/relay/wire"
+)
 
 // acceptOptions keeps coder/websocket's cross-origin rejection on: a page
 // may open streams only from the relay's own origin or an allowed one.
@@ -24,7 +24,7 @@ func acceptOptions(origins []string) (*websocket.AcceptOptions, error) {
 		}
 	}
 	return &websocket.AcceptOptions{
-		Subprotocols:   []string{subprotocol},
+		Subprotocols:   []string{wire.Subprotocol},
 		OriginPatterns: origins,
 	}, nil
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/relay/wire"
 )
 
 // Resolver looks up host names; *net.Resolver implements it.
@@ -62,7 +64,7 @@ type Config struct {
 const (
 	DefaultMaxStreams          = 1024
 	DefaultMaxStreamsPerClient = 64
-	DefaultMaxMessageSize      = 1 << 20
+	DefaultMaxMessageSize      = wire.DefaultMaxMessage
 	DefaultIdleTimeout         = 10 * time.Minute
 	DefaultHandshakeTimeout    = 10 * time.Second
 	DefaultDialTimeout         = 10 * time.Second

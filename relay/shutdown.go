@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"time"
+
+	"tunnelkit/relay/wire"
 )
 
 // Shutdown stops taking streams and listeners, lets data streams drain
@@ -24,7 +26,7 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	err := r.drain(ctx)
 	r.mu.Lock()
 	for s := range r.streams {
-		s.finish(StatusShuttingDown, errShuttingDown.Error())
+		s.finish(wire.CloseShuttingDown, errShuttingDown.Error())
 	}
 	r.mu.Unlock()
 	for _, lb := range listeners {
@@ -60,4 +62,16 @@ func (r *Relay) dataStreams() int {
 		}
 	}
 	return n
+}
+
+// enter counts an HTTP handler the relay must wait for; false once the
+// relay is shutting down.
+func (r *Relay) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return false
+	}
+	r.wg.Add(1)
+	return true
 }

@@ -15,6 +15,8 @@ import (
 
 	"tunnelkit/internal/leakcheck"
 	"tunnelkit/internal/sshtest"
+
+	"tunnelkit/relay/wire"
 )
 
 func TestShutdownDrains(t *testing.T) {
@@ -58,7 +60,7 @@ func TestShutdownDrains(t *testing.T) {
 	if _, b, err := ws.Read(ctx); err != nil || len(b) != 0 {
 		t.Fatalf("half-close back: %q %v", b, err)
 	}
-	if code, _ := expectClose(t, ctx, ws); code != websocket.StatusNormalClosure {
+	if code, _ := expectClose(t, ctx, ws); code != wire.CloseNormal {
 		t.Fatalf("drained stream closed with %d, want 1000", code)
 	}
 	select {
@@ -79,7 +81,7 @@ func TestShutdownDeadlineClosesStreams(t *testing.T) {
 	ctl, bound := openListener(t, ctx, tr, "127.0.0.1:0")
 
 	type closed struct {
-		code   websocket.StatusCode
+		code   wire.CloseCode
 		reason string
 	}
 	got := make(chan closed, 2)
@@ -96,7 +98,7 @@ func TestShutdownDeadlineClosesStreams(t *testing.T) {
 	}
 	for range 2 {
 		c := <-got
-		if c.code != StatusShuttingDown || c.reason != "relay shutting down" {
+		if c.code != wire.CloseShuttingDown || c.reason != "relay shutting down" {
 			t.Fatalf("closed with %d %q, want 4503 relay shutting down", c.code, c.reason)
 		}
 	}
@@ -153,7 +155,7 @@ func TestNoGoroutineOutlivesRelay(t *testing.T) {
 		acc := connect(t, ctx, tr.wsURL("/v1/accept?id="+m.ID), dialOpts{})
 		readMessage(ctx, acc)
 		tcp2, _ := net.Dial("tcp", bound) // left unclaimed
-		refusedWith(t, ctx, tr.wsURL("/v1/dial?target=127.0.0.1:1"), dialOpts{}, StatusRefused, "not in allow list")
+		refusedWith(t, ctx, tr.wsURL("/v1/dial?target=127.0.0.1:1"), dialOpts{}, wire.CloseRefused, "not in allow list")
 
 		for _, c := range []*websocket.Conn{ws, ctl, acc} {
 			go func() { // answer the relay's close frame

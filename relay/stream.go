@@ -2,258 +2,102 @@ package relay
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
-	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/relay/wire"
 )
 
-// copyBufSize is the copy buffer per direction: large enough for
-// throughput, small enough that idle streams do not pin much memory.
-const copyBufSize = 128 << 10
+// stream is one WebSocket stream: a dial, a listen control stream, or an
+// accepted connection. Its context ends when it is finished, for any reason.
+type stream struct {
+	id        uint64
+	kind      string // "dial", "listen", "accept"
+	client    netip.Addr
+	token     *token
+	target    string // as asked for
+	addr      string // dialed, bound, or the accepted peer
+	start     time.Time
+	ctx       context.Context
+	cancel    context.CancelFunc
+	once      sync.Once
+	code      wire.CloseCode
+	reason    string
+	up, down  atomic.Int64 // bytes client->target, target->client
+	last      atomic.Int64 // unix nanoseconds of the last byte either way
+	refusal   string       // metric label when refused
+	dataBound bool         // carries data (dial, accept): drained on shutdown
+	flow      *downWindow  // nil unless the client opted in to flow control
+	hint      string       // for the audit log: the setting that would change the end
+}
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+// finish ends the stream with a close code and reason; the first call wins.
+func (s *stream) finish(code wire.CloseCode, reason string) { s.finishHint(code, reason, "") }
 
-// bridge copies bytes both ways between ws and conn until the stream is
-// finished: both sides half-closed, either side closed or failed, idle for
-// too long, or the relay shutting down. It owns conn and closes it.
-//
-// Reads and writes use a context that is never cancelled, so the websocket
-// package sets up no timer per message; the stream is ended by closing.
-func (r *Relay) bridge(s *stream, ws *websocket.Conn, conn net.Conn) {
-	var upDone, downDone atomic.Bool
-	halfClosed := func() {
-		if upDone.Load() && downDone.Load() {
-			s.finish(websocket.StatusNormalClosure, "")
-		}
+// finishHint is finish with a hint for the operator, written to the audit
+// log only: the reason goes to the client, who cannot change the relay's
+// settings and may be a page that has no flags.
+func (s *stream) finishHint(code wire.CloseCode, reason, hint string) {
+	s.once.Do(func() {
+		s.code, s.reason, s.hint = code, reason, hint
+		s.cancel()
+	})
+}
+
+func (s *stream) touch() { s.last.Store(time.Now().UnixNano()) }
+
+func (s *stream) tokenName() string {
+	if s.token == nil {
+		return ""
 	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		r.copyUp(s, ws, conn, &upDone, halfClosed)
-	}()
-	go func() {
-		defer wg.Done()
-		r.copyDown(s, ws, conn, &downDone, halfClosed)
-	}()
-	r.watchIdle(s)
-	conn.Close()
+	return s.token.name
+}
+
+// begin admits a stream within the limits, or says why not: a close code,
+// a reason for the client and a hint for the operator.
+func (r *Relay) begin(kind string, client netip.Addr, tok *token) (*stream, wire.CloseCode, string, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return nil, wire.CloseShuttingDown, errShuttingDown.Error(), ""
+	}
+	if reason, hint := r.overLimitLocked(client); reason != "" {
+		return nil, wire.CloseOverLimit, reason, hint
+	}
+	r.nextID++
+	s := &stream{
+		id:        r.nextID,
+		kind:      kind,
+		client:    client,
+		token:     tok,
+		start:     time.Now(),
+		dataBound: kind != "listen",
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.touch()
+	r.streams[s] = struct{}{}
+	r.perIP[clientKey(client)]++
+	r.metrics.active.WithLabelValues(kind).Inc()
+	r.metrics.total.WithLabelValues(kind).Inc()
+	return s, 0, "", ""
+}
+
+// end closes the stream's WebSocket with its reason, releases its slot and
+// writes its audit record.
+func (r *Relay) end(s *stream, ws *websocket.Conn) {
+	s.finish(wire.CloseNormal, "")
 	closeWS(ws, s.code, s.reason)
-	wg.Wait()
-}
-
-// watchIdle waits for the stream to finish, finishing it with 4408 when no
-// byte has moved either way for the idle timeout. Traffic resets the clock;
-// nothing else does.
-func (r *Relay) watchIdle(s *stream) {
-	idle := r.cfg.IdleTimeout
-	t := time.NewTimer(idle)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-			quiet := time.Duration(time.Now().UnixNano() - s.last.Load())
-			if quiet >= idle {
-				r.metrics.refusals.WithLabelValues("idle").Inc()
-				s.finish(StatusIdle, fmt.Sprintf("idle timeout: no data for %v (see --idle-timeout)", idle))
-				return
-			}
-			t.Reset(idle - quiet)
-		}
+	r.mu.Lock()
+	delete(r.streams, s)
+	key := clientKey(s.client)
+	if r.perIP[key]--; r.perIP[key] <= 0 {
+		delete(r.perIP, key)
 	}
-}
-
-// copyUp copies client messages to the target. A zero-length binary message
-// half-closes the target connection. The copy buffer is taken per message,
-// so a stream waiting for its client holds none. With flow control the
-// bytes go through an upQueue, so reading goes on while the target is slow.
-func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomic.Bool, halfClosed func()) {
-	halfClose := func() {
-		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		}
-		done.Store(true)
-		halfClosed()
-	}
-	var q *upQueue
-	var writer sync.WaitGroup
-	if s.flow != nil {
-		q = newUpQueue()
-		writer.Add(1)
-		go func() {
-			defer writer.Done()
-			r.writeUp(s, ws, conn, q, halfClose)
-		}()
-	}
-	defer writer.Wait()
-	ctx := context.Background()
-	fin := false // the client half-closed
-	for {
-		typ, msg, err := ws.Reader(ctx)
-		if err != nil {
-			if q != nil {
-				// Deliver what the client sent before it closed, as
-				// without flow control, then end the stream.
-				q.end()
-				writer.Wait()
-			}
-			s.finish(clientGone(err, r.cfg.MaxMessageSize))
-			return
-		}
-		bp := bufPool.Get().(*[]byte)
-		size, ok := r.copyMessage(s, typ, msg, conn, q, *bp, fin)
-		bufPool.Put(bp)
-		if !ok {
-			return
-		}
-		if typ == websocket.MessageBinary && size == 0 && !fin {
-			fin = true
-			if q != nil {
-				q.closeWrite()
-			} else {
-				halfClose()
-			}
-		}
-	}
-}
-
-// copyMessage copies one client message to the target, or to q with flow
-// control (or reads it as a control message), and returns its size; false
-// when it finished the stream.
-func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader, conn net.Conn, q *upQueue, buf []byte, fin bool) (int64, bool) {
-	if typ == websocket.MessageText {
-		// Control messages stay allowed after the client's half-close:
-		// acks keep coming while the relay still sends.
-		m, err := r.readControl(msg, buf)
-		if err == nil && m.Type == "ack" && s.flow != nil {
-			err = s.flow.grant(m.N)
-		}
-		if err != nil {
-			s.finish(StatusBadRequest, err.Error())
-			return 0, false
-		}
-		return 0, true
-	}
-	max := r.cfg.MaxMessageSize
-	var size int64
-	for {
-		n, err := msg.Read(buf)
-		if n > 0 {
-			if size += int64(n); size > max {
-				s.finish(websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max))
-				return size, false
-			}
-			if fin {
-				s.finish(StatusBadRequest, "data after half-close")
-				return size, false
-			}
-			s.touch()
-			if q != nil {
-				if err := q.put(buf[:n]); err != nil {
-					s.finish(StatusBadRequest, err.Error())
-					return size, false
-				}
-			} else if _, err := conn.Write(buf[:n]); err != nil {
-				s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
-				return size, false
-			}
-			s.up.Add(int64(n))
-			r.metrics.bytesUp.Add(float64(n))
-		}
-		if err == io.EOF {
-			return size, true
-		}
-		if err != nil {
-			s.finish(clientGone(err, max))
-			return size, false
-		}
-	}
-}
-
-// copyDown copies target bytes to the client, one binary message per read.
-// The target's FIN becomes a zero-length message. With flow control it
-// reads no more than the client's credit, and none while there is none.
-func (r *Relay) copyDown(s *stream, ws *websocket.Conn, conn net.Conn, done *atomic.Bool, halfClosed func()) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	if int64(len(buf)) > r.cfg.MaxMessageSize {
-		buf = buf[:r.cfg.MaxMessageSize]
-	}
-	ctx := context.Background()
-	for {
-		want := len(buf)
-		if s.flow != nil {
-			avail, ok := s.flow.wait(s.ctx)
-			if !ok {
-				return
-			}
-			want = int(min(int64(want), avail))
-		}
-		n, err := conn.Read(buf[:want])
-		if n > 0 {
-			s.touch()
-			if s.flow != nil {
-				s.flow.spend(n)
-			}
-			if err := ws.Write(ctx, websocket.MessageBinary, buf[:n]); err != nil {
-				s.finish(clientGone(err, 0))
-				return
-			}
-			s.down.Add(int64(n))
-			r.metrics.bytesDown.Add(float64(n))
-		}
-		if err == io.EOF {
-			if err := ws.Write(ctx, websocket.MessageBinary, nil); err != nil {
-				s.finish(clientGone(err, 0))
-				return
-			}
-			done.Store(true)
-			halfClosed()
-			return
-		}
-		if err != nil {
-			s.finish(StatusDialFailed, "target connection failed: "+netErrText(err))
-			return
-		}
-	}
-}
-
-// readControl reads a text message from the client into buf and parses it.
-func (r *Relay) readControl(msg io.Reader, buf []byte) (message, error) {
-	n, err := io.ReadFull(msg, buf[:maxControlMessage+1])
-	if err != io.ErrUnexpectedEOF && err != io.EOF {
-		if err == nil {
-			return message{}, fmt.Errorf("control message over %d bytes", maxControlMessage)
-		}
-		return message{}, err
-	}
-	return parseMessage(buf[:n])
-}
-
-// clientGone turns a WebSocket read or write error into the stream's end.
-func clientGone(err error, max int64) (websocket.StatusCode, string) {
-	if ce := (websocket.CloseError{}); errors.As(err, &ce) {
-		return ce.Code, fmt.Sprintf("client closed (%d %s)", ce.Code, ce.Reason)
-	}
-	if errors.Is(err, websocket.ErrMessageTooBig) {
-		return websocket.StatusMessageTooBig, fmt.Sprintf("message over %d bytes (see --max-message-size)", max)
-	}
-	return websocket.StatusGoingAway, "client went away"
-}
-
-// netErrText is the useful tail of a net error: "connect: connection refused".
-func netErrText(err error) string {
-	if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err.Error()
-	}
-	return err.Error()
+	r.mu.Unlock()
+	r.metrics.active.WithLabelValues(s.kind).Dec()
+	r.audit(s)
 }

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"tunnelkit/relay/wire"
 )
 
 // Token is a bearer token and what it may reach beyond the relay-wide rules.
@@ -29,13 +31,12 @@ type token struct {
 }
 
 const (
-	tokenProtocolPrefix = "tunnelkit.token."
-	tokenCookie         = "tunnelkit_token"
-	minTokenLen         = 16
+	tokenCookie = "tunnelkit_token"
+	minTokenLen = 16
 )
 
 var (
-	errNoToken    = errors.New("this relay needs a token: offer subprotocol tunnelkit.token.<TOKEN> or cookie tunnelkit_token")
+	errNoToken    = errors.New("this relay needs a token: offer subprotocol " + wire.TokenPrefix + "<TOKEN> or cookie " + tokenCookie)
 	errWrongToken = errors.New("wrong token")
 )
 
@@ -113,7 +114,7 @@ func (r *Relay) authenticate(req *http.Request) (*token, error) {
 func presentedToken(req *http.Request) (string, bool) {
 	for _, v := range req.Header.Values("Sec-WebSocket-Protocol") {
 		for p := range strings.SplitSeq(v, ",") {
-			if s, ok := strings.CutPrefix(strings.TrimSpace(p), tokenProtocolPrefix); ok && s != "" {
+			if s, ok := strings.CutPrefix(strings.TrimSpace(p), wire.TokenPrefix); ok && s != "" {
 				return s, true
 			}
 		}

@@ -74,7 +74,7 @@ func newError(err error) js.Value {
 	e := jsError.New(err.Error())
 	var ce *client.CloseError
 	if errors.As(err, &ce) {
-		e.Set("code", ce.Code)
+		e.Set("code", int(ce.Code))
 	}
 	return e
 }

@@ -46,7 +46,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		fmt.Fprintf(os.Stderr, "tunnelkit %s: %v\n", os.Args[1], err)
+		fmt.Fprintf(os.Stderr, "tunnelkit %s: %v%s\n", os.Args[1], err, relayHint(err))
 		os.Exit(1)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build !js
+
 package client_test
 
 import (
@@ -23,6 +25,8 @@ import (
 
 	"tunnelkit/internal/sshtest"
 	"tunnelkit/relay"
+
+	"tunnelkit/relay/wire"
 )
 
 const probePage = `<!doctype html>
@@ -132,8 +136,8 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("read the page's JS heap: %v", err)
 	}
 	// Before the flood the relay sent the page only the listen echo.
-	if sentPaused > flowWindow+maxMessage+1024 {
-		t.Errorf("relay sent %d bytes to a page that read nothing, want at most the %d flow window (and one message)", sentPaused, flowWindow)
+	if sentPaused > wire.DefaultFlowWindow+wire.DefaultMaxMessage+1024 {
+		t.Errorf("relay sent %d bytes to a page that read nothing, want at most the %d flow window (and one message)", sentPaused, wire.DefaultFlowWindow)
 	}
 	// What the relay sent is queued in the page as ArrayBuffers, which the
 	// JS heap counts: it must stay near the window, not grow with the data.
@@ -187,7 +191,7 @@ func TestBrowser(t *testing.T) {
 	if res.Leaked > 0 {
 		t.Errorf("%d goroutines left in the page after every stream closed:\n%s", res.Leaked, res.Stacks)
 	}
-	t.Logf("flood: relay sent %d KiB to the paused page (window %d KiB; JS heap %.0f MB), then all %d MiB once it read", sentPaused>>10, flowWindow>>10, heapPaused, res.FloodRead>>20)
+	t.Logf("flood: relay sent %d KiB to the paused page (window %d KiB; JS heap %.0f MB), then all %d MiB once it read", sentPaused>>10, wire.DefaultFlowWindow>>10, heapPaused, res.FloodRead>>20)
 	t.Logf("in Chromium: echo %.0f MB/s each way, upload %.0f MB/s, download %.0f MB/s (generating and hashing alone: %.0f MB/s); JS heap peak %.0f MB",
 		res.EchoMBps, res.UpMBps, res.DownMBps, res.HashMBps, res.MaxHeapMB)
 }
@@ -229,9 +233,7 @@ const (
 	talkSize = 32 << 20
 	sendSize = 64 << 20 // what the probe's send writes
 
-	floodSize  = 48 << 20 // far more than the window and TCP's buffers
-	flowWindow = 8 << 20  // what conn_js.go asks for
-	maxMessage = 1 << 20
+	floodSize = 48 << 20 // far more than the window and TCP's buffers
 	// maxPausedHeapMB bounds the paused page's JS heap: the window plus
 	// what the page uses anyway (about 2 MB). Without flow control the
 	// queue grew to 32 MiB and the heap past 35 MB.

@@ -17,6 +17,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"tunnelkit/relay/wire"
 )
 
 // Options configures Dial and Listen. A nil *Options means the defaults.
@@ -30,32 +32,6 @@ type Options struct {
 	Origin string
 }
 
-const (
-	subprotocol = "tunnelkit.v1"
-	tokenPrefix = "tunnelkit.token."
-
-	// maxMessage is the relay's default message size limit, used until
-	// the relay announces its own (the "max" of its first message).
-	// Writes are split into messages of at most the limit; no message
-	// over it is accepted from the relay.
-	maxMessage = 1 << 20
-
-	// maxControl bounds a control message, as the relay does.
-	maxControl = 4096
-)
-
-// control is a text message of the protocol.
-type control struct {
-	Type   string `json:"type"`
-	Addr   string `json:"addr,omitempty"`
-	ID     string `json:"id,omitempty"`
-	Remote string `json:"remote,omitempty"`
-	Max    int64  `json:"max,omitempty"`    // the relay's message size limit
-	Flow   int64  `json:"flow,omitempty"`   // open: the flow control window granted
-	Credit int64  `json:"credit,omitempty"` // open: what may be sent unacknowledged
-	N      int64  `json:"n,omitempty"`      // ack: bytes acknowledged
-}
-
 // Dial connects to target ("HOST:PORT") through the relay's dial bridge.
 // ctx bounds the dial only, as with net.Dialer. The returned net.Conn is a
 // *Conn: CloseWrite half-closes it. A refusal by the relay is a *CloseError
@@ -65,8 +41,8 @@ func Dial(ctx context.Context, relayURL, target string, o *Options) (net.Conn, e
 	if err != nil {
 		return nil, fmt.Errorf("dial %s through relay: %w", target, err)
 	}
-	if m.Type != "open" {
-		t.close(closeProtocol, "expected open")
+	if m.Type != wire.TypeOpen {
+		t.close(wire.CloseBadRequest, "expected open")
 		return nil, fmt.Errorf("dial %s through relay: got %q message, want open (is the relay tunnelkit v1?)", target, m.Type)
 	}
 	return newConn(t, tcpAddr(m.Addr), relayAddr(relayURL), m.Max), nil
@@ -75,7 +51,7 @@ func Dial(ctx context.Context, relayURL, target string, o *Options) (net.Conn, e
 // openStream opens the WebSocket for endpoint (dial, listen or accept) and
 // returns its first control message. If the relay closes the stream
 // instead, the error is a *CloseError.
-func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o *Options) (transport, control, error) {
+func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o *Options) (transport, wire.Message, error) {
 	if o == nil {
 		o = &Options{}
 	}
@@ -86,27 +62,27 @@ func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o 
 	}
 	u, err := endpointURL(relayURL, endpoint, q)
 	if err != nil {
-		return nil, control{}, err
+		return nil, wire.Message{}, err
 	}
-	protocols := []string{subprotocol}
+	protocols := []string{wire.Subprotocol}
 	if o.Token != "" {
 		if !validToken(o.Token) {
-			return nil, control{}, errors.New("token has characters a WebSocket subprotocol cannot carry (use letters, digits and -._~+)")
+			return nil, wire.Message{}, errors.New("token has characters a WebSocket subprotocol cannot carry (use letters, digits and -._~+)")
 		}
-		protocols = append(protocols, tokenPrefix+o.Token)
+		protocols = append(protocols, wire.TokenPrefix+o.Token)
 	}
 	t, err := dialTransport(ctx, u, protocols, o)
 	if err != nil {
-		return nil, control{}, err
+		return nil, wire.Message{}, err
 	}
-	if p := t.subprotocol(); p != subprotocol {
-		t.close(closeProtocol, "subprotocol "+subprotocol+" not selected")
-		return nil, control{}, fmt.Errorf("%s did not select subprotocol %s (got %q): is it a tunnelkit relay?", redact(u), subprotocol, p)
+	if p := t.subprotocol(); p != wire.Subprotocol {
+		t.close(wire.CloseBadRequest, "subprotocol "+wire.Subprotocol+" not selected")
+		return nil, wire.Message{}, fmt.Errorf("%s did not select subprotocol %s (got %q): is it a tunnelkit relay?", redact(u), wire.Subprotocol, p)
 	}
 	m, err := readControl(ctx, t)
 	if err != nil {
-		t.close(closeProtocol, "")
-		return nil, control{}, err
+		t.close(wire.CloseBadRequest, "")
+		return nil, wire.Message{}, err
 	}
 	t.setRelayMax(m.Max)
 	if m.Flow > 0 {
@@ -117,25 +93,25 @@ func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o 
 
 // readControl waits for the next text message, skipping nothing: on a fresh
 // stream the relay speaks first, in text.
-func readControl(ctx context.Context, t transport) (control, error) {
+func readControl(ctx context.Context, t transport) (wire.Message, error) {
 	text, r, err := t.next(ctx)
 	if err != nil {
-		return control{}, err
+		return wire.Message{}, err
 	}
 	if !text {
-		return control{}, errors.New("relay sent data before its control message (is it a tunnelkit v1 relay?)")
+		return wire.Message{}, errors.New("relay sent data before its control message (is it a tunnelkit v1 relay?)")
 	}
 	// Read the whole message: the next one starts where this one ends.
-	b, err := io.ReadAll(io.LimitReader(r, maxControl+1))
+	b, err := io.ReadAll(io.LimitReader(r, wire.MaxControl+1))
 	if err != nil {
-		return control{}, err
+		return wire.Message{}, err
 	}
-	if len(b) > maxControl {
-		return control{}, fmt.Errorf("relay sent a control message over %d bytes", maxControl)
+	if len(b) > wire.MaxControl {
+		return wire.Message{}, fmt.Errorf("relay sent a control message over %d bytes", wire.MaxControl)
 	}
-	var m control
+	var m wire.Message
 	if err := json.Unmarshal(b, &m); err != nil {
-		return control{}, fmt.Errorf("relay sent a malformed control message: %v", err)
+		return wire.Message{}, fmt.Errorf("relay sent a malformed control message: %v", err)
 	}
 	return m, nil
 }

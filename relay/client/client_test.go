@@ -1,3 +1,5 @@
+//go:build !js
+
 package client_test
 
 import (
@@ -22,6 +24,7 @@ import (
 	"tunnelkit/internal/sshtest"
 	"tunnelkit/relay"
 	"tunnelkit/relay/client"
+	"tunnelkit/relay/wire"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -152,8 +155,12 @@ func TestDialRefused(t *testing.T) {
 		t.Fatalf("Dial to a target not allowed: err = %v, want a *CloseError", err)
 	}
 	t.Logf("refusal: %v", err)
-	if ce.Code != 4403 || !strings.Contains(ce.Reason, "10.0.0.5:5432") || !strings.Contains(err.Error(), "--allow") {
-		t.Errorf("CloseError = %d %q, want 4403 naming the target and --allow", ce.Code, ce.Reason)
+	if ce.Code != wire.CloseRefused || ce.Refusal() != client.RefusedPolicy || !strings.Contains(ce.Reason, "10.0.0.5:5432: not in allow list") {
+		t.Errorf("CloseError = %d %q (refusal %v), want 4403, a policy refusal naming the target and the allow list", ce.Code, ce.Reason, ce.Refusal())
+	}
+	// A library names no flag: the page and the terminal word the hint.
+	if strings.Contains(err.Error(), "--") {
+		t.Errorf("refusal %q names a flag", err)
 	}
 
 	// Allowed, but the dial fails: 4502 with the dialer's error.
@@ -179,8 +186,8 @@ func TestToken(t *testing.T) {
 
 	_, err := client.Dial(ctx, url, echo, nil)
 	var ce *client.CloseError
-	if !errors.As(err, &ce) || ce.Code != 4401 {
-		t.Fatalf("Dial without token: err = %v, want a *CloseError with 4401", err)
+	if !errors.As(err, &ce) || ce.Code != 4401 || ce.Refusal() != client.RefusedToken {
+		t.Fatalf("Dial without token: err = %v, want a *CloseError with 4401, a token refusal", err)
 	}
 	_, err = client.Dial(ctx, url, echo, &client.Options{Token: "wrong-token-0123456789abcdef"})
 	if !errors.As(err, &ce) || ce.Code != 4401 {

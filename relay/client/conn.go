@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"tunnelkit/relay/wire"
 )
 
 // Conn is one relay stream as a net.Conn: binary messages carry the bytes,
@@ -44,14 +46,14 @@ var errWriteClosed = fmt.Errorf("write after CloseWrite: %w", net.ErrClosed)
 // newConn wraps an open stream; relayMax is the relay's announced message
 // size limit (0: not announced).
 func newConn(t transport, remote, local net.Addr, relayMax int64) *Conn {
-	c := &Conn{t: t, remote: remote, local: local, maxWrite: maxMessage}
-	if relayMax > 0 && relayMax < maxMessage {
+	c := &Conn{t: t, remote: remote, local: local, maxWrite: wire.DefaultMaxMessage}
+	if relayMax > 0 && relayMax < wire.DefaultMaxMessage {
 		c.maxWrite = int(relayMax)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	expire := func() {
 		c.cancel()
-		c.t.close(closeIdle, "deadline exceeded")
+		c.t.close(wire.CloseIdle, "deadline exceeded")
 	}
 	c.rdl.onFire = expire
 	c.wdl.onFire = expire
@@ -118,7 +120,7 @@ func (c *Conn) failRead(err error) error {
 	switch {
 	case c.closed.Load():
 		err = net.ErrClosed
-	case errors.As(err, &ce) && ce.Code == closeNormal:
+	case errors.As(err, &ce) && ce.Code == wire.CloseNormal:
 		err = io.EOF
 	default:
 		err = c.rdl.err(c.ctx, err)
@@ -184,7 +186,7 @@ func (c *Conn) Close() error {
 	}
 	c.rdl.stop()
 	c.wdl.stop()
-	c.t.close(closeNormal, "")
+	c.t.close(wire.CloseNormal, "")
 	c.cancel()
 	return nil
 }

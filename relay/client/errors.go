@@ -3,28 +3,16 @@ package client
 import (
 	"fmt"
 	"strings"
-)
 
-// Close codes of the protocol (relay/PROTOCOL.md).
-const (
-	closeNormal    = 1000
-	closeTooBig    = 1009
-	closeProtocol  = 4400
-	closeToken     = 4401
-	closePolicy    = 4403
-	closeIdle      = 4408
-	closeLimit     = 4429
-	closeFailed    = 4502
-	closeShutdown  = 4503
-	closeTimeout   = 4504
-	closeAbnormal  = 1006 // no close frame: the connection dropped
-	closeGoingAway = 1001
+	"tunnelkit/relay/wire"
 )
 
 // CloseError is the relay closing a stream with a code and a reason, such
-// as a refusal by policy (4403) or a failed dial (4502).
+// as a refusal by policy (wire.CloseRefused) or a failed dial
+// (wire.CloseDialFailed). Callers word it for their own reader; Refusal
+// says what kind of refusal it is.
 type CloseError struct {
-	Code   int
+	Code   wire.CloseCode
 	Reason string
 }
 
@@ -38,28 +26,55 @@ func (e *CloseError) Error() string {
 		return "relay: " + e.Reason
 	}
 	switch e.Code {
-	case closeNormal:
+	case wire.CloseNormal:
 		return "relay closed the stream"
-	case closeGoingAway:
+	case wire.CloseGoingAway:
 		return "relay went away"
-	case closeAbnormal:
+	case wire.CloseAbnormal:
 		return "relay connection dropped without a close (network error or relay stopped)"
-	case closeTooBig:
+	case wire.CloseTooBig:
 		return "relay closed the stream: message over its size limit"
-	case closeToken:
-		return "relay refused: missing or wrong token (use --token-file or TUNNELKIT_TOKEN)"
-	case closePolicy:
+	case wire.CloseUnauthorized:
+		return "relay refused: missing or wrong token"
+	case wire.CloseRefused:
 		return "relay refused by policy"
-	case closeIdle:
+	case wire.CloseIdle:
 		return "relay closed the stream: idle timeout"
-	case closeLimit:
+	case wire.CloseOverLimit:
 		return "relay refused: over a stream limit"
-	case closeFailed:
+	case wire.CloseDialFailed:
 		return "relay could not dial or listen"
-	case closeShutdown:
+	case wire.CloseShuttingDown:
 		return "relay is shutting down"
-	case closeTimeout:
+	case wire.CloseDialTimeout:
 		return "relay timed out dialing"
 	}
 	return fmt.Sprintf("relay closed the stream with code %d", e.Code)
+}
+
+// Refusal is what kind of "no" a close is, for callers that word a hint:
+// what to change on their side, or what the relay's operator must allow.
+type Refusal int
+
+const (
+	NotRefused     Refusal = iota // not a refusal: a normal end, a failure, a drop
+	RefusedToken                  // missing or wrong token
+	RefusedPolicy                 // the target or listen address is not allowed
+	RefusedLimit                  // over a stream limit
+	RefusedRequest                // the relay found the request malformed
+)
+
+// Refusal classifies the close by its code.
+func (e *CloseError) Refusal() Refusal {
+	switch e.Code {
+	case wire.CloseUnauthorized:
+		return RefusedToken
+	case wire.CloseRefused:
+		return RefusedPolicy
+	case wire.CloseOverLimit:
+		return RefusedLimit
+	case wire.CloseBadRequest:
+		return RefusedRequest
+	}
+	return NotRefused
 }

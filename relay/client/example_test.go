@@ -1,3 +1,5 @@
+//go:build !js
+
 package client_test
 
 import (
@@ -23,7 +25,7 @@ func ExampleDial() {
 	defer cancel()
 	conn, err := client.Dial(ctx, relayURL, echo, nil)
 	if err != nil {
-		log.Fatal(err) // e.g. relay refused 10.0.0.5:5432: not in allow list (see --allow)
+		log.Fatal(err) // e.g. relay refused 10.0.0.5:5432: not in allow list
 	}
 	defer conn.Close()
 	io.WriteString(conn, "hello through the relay")

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/url"
 	"sync"
+
+	"tunnelkit/relay/wire"
 )
 
 // Listener is a listen bridge: a port bound on the relay host whose
@@ -41,8 +43,8 @@ func Listen(ctx context.Context, relayURL, addr string, o *Options) (net.Listene
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s through relay: %w", addr, err)
 	}
-	if m.Type != "listening" {
-		t.close(closeProtocol, "expected listening")
+	if m.Type != wire.TypeListening {
+		t.close(wire.CloseBadRequest, "expected listening")
 		return nil, fmt.Errorf("listen on %s through relay: got %q message, want listening (is the relay tunnelkit v1?)", addr, m.Type)
 	}
 	l := &Listener{
@@ -68,13 +70,13 @@ func (l *Listener) control() {
 		m, err := readControl(l.ctx, l.ctl)
 		if err != nil {
 			var ce *CloseError
-			if l.closed() || (errors.As(err, &ce) && ce.Code == closeNormal) {
+			if l.closed() || (errors.As(err, &ce) && ce.Code == wire.CloseNormal) {
 				err = net.ErrClosed
 			}
 			l.doneErr = fmt.Errorf("listener %s: %w", l.addr, err)
 			return
 		}
-		if m.Type != "accept" || m.ID == "" {
+		if m.Type != wire.TypeAccept || m.ID == "" {
 			continue // unknown control messages are for later versions
 		}
 		l.wg.Add(1)
@@ -88,8 +90,8 @@ func (l *Listener) accept(id string) {
 	if err != nil {
 		return // the relay resets the connection and logs why
 	}
-	if m.Type != "open" {
-		t.close(closeProtocol, "expected open")
+	if m.Type != wire.TypeOpen {
+		t.close(wire.CloseBadRequest, "expected open")
 		return
 	}
 	c := newConn(t, tcpAddr(m.Addr), relayAddr(l.relayURL), m.Max)
@@ -131,7 +133,7 @@ func (l *Listener) Close() error {
 	}
 	l.isClosed = true
 	l.closeMu.Unlock()
-	l.ctl.close(closeNormal, "")
+	l.ctl.close(wire.CloseNormal, "")
 	l.cancel()
 	l.wg.Wait()
 	return nil

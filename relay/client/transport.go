@@ -3,10 +3,12 @@ package client
 import (
 	"context"
 	"io"
+
+	"tunnelkit/relay/wire"
 )
 
-// transport is one WebSocket seen as messages. transport_native.go wraps
-// coder/websocket; conn_js.go drives the browser's WebSocket directly.
+// transport is one WebSocket seen as messages. transport_notjs.go wraps
+// coder/websocket; transport_js.go drives the browser's WebSocket directly.
 type transport interface {
 	// next waits for the next message. Its payload reader is valid until
 	// the following call. A close by the peer is a *CloseError; after a
@@ -19,10 +21,10 @@ type transport interface {
 
 	// close sends a close with code and reason and waits, bounded, for the
 	// peer's. It is safe to call more than once and concurrently with next.
-	close(code int, reason string) error
+	close(code wire.CloseCode, reason string) error
 
 	// setRelayMax takes the message size limit the relay announced in its
-	// first message (0: none, the protocol's maxMessage). The largest
+	// first message (0: none, the protocol's wire.DefaultMaxMessage). The largest
 	// message accepted is the larger of the two; under js the limit also
 	// bounds the writes gathered into one message.
 	setRelayMax(n int64)

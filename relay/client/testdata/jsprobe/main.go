@@ -98,7 +98,7 @@ func run(ctx context.Context, q url.Values, res *result) error {
 	if !errors.As(err, &ce) {
 		return fmt.Errorf("dial to a refused target: %v, want a *CloseError", err)
 	}
-	res.RefusedCode, res.RefusedReason = ce.Code, ce.Reason
+	res.RefusedCode, res.RefusedReason = int(ce.Code), ce.Reason
 	return nil
 }
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tunnelkit/relay/wire"
 )
 
 // wsTransport is a coder/websocket connection. Reads go through Reader,
@@ -67,7 +69,7 @@ func dialTransport(ctx context.Context, u string, protocols []string, o *Options
 		}
 		return nil, fmt.Errorf("could not reach relay %s: %v", redact(u), unwrapDial(err))
 	}
-	c.SetReadLimit(maxMessage)
+	c.SetReadLimit(wire.DefaultMaxMessage)
 	t := &wsTransport{c: c, cork: conn()}
 	if t.cork != nil {
 		t.cork.cork()
@@ -135,7 +137,7 @@ func (t *wsTransport) write(ctx context.Context, text bool, p []byte) error {
 	return nil
 }
 
-func (t *wsTransport) close(code int, reason string) error {
+func (t *wsTransport) close(code wire.CloseCode, reason string) error {
 	err := t.c.Close(websocket.StatusCode(code), reason)
 	if err != nil && (errors.Is(err, net.ErrClosed) || websocket.CloseStatus(err) != -1) {
 		return nil // already closed, by either side
@@ -143,7 +145,7 @@ func (t *wsTransport) close(code int, reason string) error {
 	return err
 }
 
-func (t *wsTransport) setRelayMax(n int64) { t.c.SetReadLimit(max(n, maxMessage)) }
+func (t *wsTransport) setRelayMax(n int64) { t.c.SetReadLimit(max(n, wire.DefaultMaxMessage)) }
 
 // flowWindow is 0: natively TCP already pushes back on the relay when the
 // reader is slow, and an ack written here could wait behind a blocked data
@@ -161,10 +163,10 @@ func (t *wsTransport) subprotocol() string { return t.c.Subprotocol() }
 func closeErr(err error) error {
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
-		return &CloseError{Code: int(ce.Code), Reason: ce.Reason}
+		return &CloseError{Code: wire.CloseCode(ce.Code), Reason: ce.Reason}
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &CloseError{Code: closeAbnormal}
+		return &CloseError{Code: wire.CloseAbnormal}
 	}
 	return err
 }

@@ -31,20 +31,19 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/url"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall/js"
 	"time"
+
+	"tunnelkit/relay/wire"
 )
 
 const (
@@ -60,7 +59,7 @@ const (
 	maxQueued = 32 << 20
 	// flowWindow is the flow control window asked of the relay: large
 	// enough to keep a fast link busy, small enough to hold per stream.
-	flowWindow = 8 << 20
+	flowWindow = wire.DefaultFlowWindow
 	// gcEvery: each received message is a JavaScript ArrayBuffer that Go's
 	// js.Value keeps alive until Go's GC finalizes it. Copying into reused
 	// buffers barely grows Go's heap, so GC would rarely run: collect
@@ -79,46 +78,25 @@ var (
 	receivedSince atomic.Int64 // bytes received since the last explicit GC
 )
 
-type jsMessage struct {
-	text string
-	data js.Value // ArrayBuffer; undefined for text
-	size int
-}
-
+// jsTransport is the browser's WebSocket object, driven through syscall/js.
+// What it knows about the stream (queue, credit, end) is in streamState;
+// this file holds the bindings only.
 type jsTransport struct {
 	ws                                  js.Value
 	onOpen, onMessage, onClose, onError js.Func
+	opened, closed                      chan struct{}
 
-	mu       sync.Mutex
-	queue    []jsMessage
-	head     int
-	queued   int           // bytes in queue
-	limit    int           // largest message accepted
-	maxQueue int           // largest queued allowed
-	signal   chan struct{} // cap 1: a message arrived or the socket closed
-	opened   chan struct{}
-	closed   chan struct{}
-	closeErr error // set before closed is closed
-
-	window  int // flow control window granted by the relay; 0: off
-	unacked int // data bytes received and not acknowledged yet
-	unsent  int // of those, consumed by the reader: the next ack
-	ackBuf  []byte
-	credit  int           // what the relay lets the page send unacknowledged
-	avail   int           // of it, not spent
-	credits chan struct{} // cap 1: the relay acknowledged sent bytes
-	sendMax int           // the relay's message limit (setRelayMax); 0: not known yet
-
-	r jsReader // payload of the message being read
+	st *streamState[js.Value] // binary payloads are ArrayBuffers
+	r  jsReader               // payload of the message being read
 
 	wmu     sync.Mutex // one write at a time
+	g       gatherer   // its send is sendLocked
 	staging js.Value   // reused Uint8Array for writes
 	view    js.Value   // staging.subarray(0, viewLen), reused while sizes repeat
 	viewLen int
 	poll    *time.Timer
-	pend    []byte // written, not sent yet
-	pending bool   // a flushLater is on its way
-	werr    error  // sticky: a deferred send failed
+	pending bool  // a flushLater is on its way
+	werr    error // sticky: a deferred send failed
 }
 
 // resolveRelayURL resolves relayURL against the page's location, so "" is
@@ -142,13 +120,11 @@ func resolveRelayURL(relayURL string) (*url.URL, error) {
 
 func dialTransport(ctx context.Context, u string, protocols []string, _ *Options) (transport, error) {
 	t := &jsTransport{
-		limit:    maxMessage,
-		maxQueue: maxQueued,
-		signal:   make(chan struct{}, 1),
-		credits:  make(chan struct{}, 1),
-		opened:   make(chan struct{}),
-		closed:   make(chan struct{}),
+		st:     newStreamState[js.Value](maxQueued),
+		opened: make(chan struct{}),
+		closed: make(chan struct{}),
 	}
+	t.g.send = t.sendLocked
 	protos := make([]any, len(protocols))
 	for i, p := range protocols {
 		protos[i] = p
@@ -170,9 +146,9 @@ func dialTransport(ctx context.Context, u string, protocols []string, _ *Options
 	case <-t.opened:
 		return t, nil
 	case <-t.closed:
-		return nil, fmt.Errorf("could not open a WebSocket to %s (the browser does not say why: check the relay URL, that the relay runs, and its --allow-origin; the browser console has details)", redact(u))
+		return nil, fmt.Errorf("could not open a WebSocket to %s (the browser does not say why: check the relay URL, that the relay runs and that it allows this page's origin; the browser console has details)", redact(u))
 	case <-ctx.Done():
-		t.close(closeNormal, "")
+		t.close(wire.CloseNormal, "")
 		return nil, fmt.Errorf("could not reach relay %s: %w", redact(u), ctx.Err())
 	}
 }
@@ -181,56 +157,23 @@ func (t *jsTransport) handleOpen() { close(t.opened) }
 
 func (t *jsTransport) handleMessage(e js.Value) {
 	data := e.Get("data")
-	m := jsMessage{data: js.Undefined()}
+	var m received[js.Value]
 	if data.Type() == js.TypeString {
 		m.text = data.String()
 		m.size = len(m.text)
 	} else {
-		m.data = data
+		m.data, m.binary = data, true
 		m.size = data.Get("byteLength").Int()
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closeErr != nil {
-		return
+	if code, reason, ok := t.st.receive(m); !ok {
+		catch(func() { t.ws.Call("close", int(code), reason) })
 	}
-	if !m.data.IsUndefined() {
-		t.unacked += m.size // counted from the start: data may beat setFlow
-	} else if t.credit > 0 && t.takeAckLocked(m.text) {
-		return
-	}
-	switch {
-	case m.size > t.limit:
-		t.failLocked(closeTooBig, fmt.Sprintf("message of %d bytes over the %d limit", m.size, t.limit))
-		return
-	case t.window > 0 && t.unacked > t.window:
-		t.failLocked(closeProtocol, fmt.Sprintf("relay sent %d bytes unacknowledged, over the %d flow window", t.unacked, t.window))
-		return
-	case t.queued+m.size > t.maxQueue:
-		t.failLocked(closeLimit, fmt.Sprintf("page fell %d MiB behind reading the stream", t.maxQueue>>20))
-		return
-	}
-	t.queue = append(t.queue, m)
-	t.queued += m.size
-	t.notify()
-}
-
-// failLocked closes the socket because of a local failure; readers see
-// reason after the messages queued before it.
-func (t *jsTransport) failLocked(code int, reason string) {
-	t.closeErr = fmt.Errorf("closed by the page: %s", reason)
-	t.notify()
-	catch(func() { t.ws.Call("close", code, reason) })
 }
 
 func (t *jsTransport) handleClose(e js.Value) {
-	t.mu.Lock()
-	if t.closeErr == nil {
-		t.closeErr = &CloseError{Code: e.Get("code").Int(), Reason: e.Get("reason").String()}
-	}
+	t.st.ended(&CloseError{Code: wire.CloseCode(e.Get("code").Int()), Reason: e.Get("reason").String()})
 	close(t.closed)
-	t.notify()
-	t.mu.Unlock()
+	t.st.notify()
 	go t.release()
 }
 
@@ -244,42 +187,23 @@ func (t *jsTransport) release() {
 	t.onError.Release()
 }
 
-func (t *jsTransport) notify() {
-	select {
-	case t.signal <- struct{}{}:
-	default:
-	}
-}
-
 func (t *jsTransport) next(ctx context.Context) (bool, io.Reader, error) {
 	for {
-		t.mu.Lock()
-		if t.head < len(t.queue) {
-			m := t.queue[t.head]
-			t.queue[t.head] = jsMessage{}
-			t.head++
-			if t.head == len(t.queue) {
-				t.queue, t.head = t.queue[:0], 0
-			}
-			t.queued -= m.size
-			t.mu.Unlock()
-			if m.data.IsUndefined() {
-				return true, strings.NewReader(m.text), nil
-			}
+		m, ok, end := t.st.pop()
+		switch {
+		case ok && !m.binary:
+			return true, strings.NewReader(m.text), nil
+		case ok:
 			t.r.reset(m.data, m.size)
 			collectGarbage(m.size)
 			return false, &t.r, nil
+		case end != nil:
+			return false, nil, end
 		}
-		if t.closeErr != nil { // no message is queued after it
-			err := t.closeErr
-			t.mu.Unlock()
-			return false, nil, err
-		}
-		t.mu.Unlock()
 		select {
-		case <-t.signal:
+		case <-t.st.signal:
 		case <-ctx.Done():
-			t.close(closeNormal, "")
+			t.close(wire.CloseNormal, "")
 			return false, nil, ctx.Err()
 		}
 	}
@@ -301,35 +225,22 @@ func (t *jsTransport) write(ctx context.Context, text bool, p []byte) error {
 	if t.werr != nil {
 		return t.werr
 	}
-	t.mu.Lock()
-	if t.credit > 0 && !text {
-		t.avail -= len(p) // writable said it may
-	}
-	limit := min(gatherMax, t.sendMax)
-	t.mu.Unlock()
-	if text || len(p) == 0 || len(t.pend)+len(p) > limit {
-		if err := t.flushLocked(ctx); err != nil {
+	if text {
+		if err := t.g.flush(ctx); err != nil {
 			return err
 		}
-	}
-	if text {
 		if err := t.waitDrained(ctx); err != nil {
 			return err
 		}
 		return catch(func() { t.ws.Call("send", string(p)) })
 	}
-	if len(p) == 0 || len(p) > limit {
-		return t.sendLocked(ctx, p)
-	}
-	if t.pend == nil {
-		t.pend = make([]byte, 0, limit)
-	}
-	t.pend = append(t.pend, p...)
-	if !t.pending {
+	t.st.spend(len(p))
+	gathered, err := t.g.write(ctx, p, t.st.gatherLimit(gatherMax))
+	if gathered && !t.pending {
 		t.pending = true
 		go t.flushLater()
 	}
-	return nil
+	return err
 }
 
 // flushLater sends what was gathered. It runs once the writer that
@@ -338,18 +249,9 @@ func (t *jsTransport) flushLater() {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	t.pending = false
-	if err := t.flushLocked(context.Background()); err != nil && t.werr == nil {
+	if err := t.g.flush(context.Background()); err != nil && t.werr == nil {
 		t.werr = err
 	}
-}
-
-func (t *jsTransport) flushLocked(ctx context.Context) error {
-	if len(t.pend) == 0 {
-		return nil
-	}
-	err := t.sendLocked(ctx, t.pend)
-	t.pend = t.pend[:0]
-	return err
 }
 
 func (t *jsTransport) sendLocked(ctx context.Context, p []byte) error {
@@ -365,7 +267,7 @@ func (t *jsTransport) sendNow(p []byte) error {
 		for size < len(p) {
 			size *= 2
 		}
-		t.staging = uint8Array.New(min(size, max(len(p), maxMessage)))
+		t.staging = uint8Array.New(min(size, max(len(p), wire.DefaultMaxMessage)))
 		t.view, t.viewLen = js.Undefined(), -1
 	}
 	js.CopyBytesToJS(t.staging, p)
@@ -400,38 +302,26 @@ func (t *jsTransport) waitDrained(ctx context.Context) error {
 			return t.errClosed()
 		case <-ctx.Done():
 			t.poll.Stop()
-			t.close(closeNormal, "")
+			t.close(wire.CloseNormal, "")
 			return ctx.Err()
 		}
 	}
 }
 
-func (t *jsTransport) errClosed() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closeErr != nil {
-		return t.closeErr
-	}
-	return net.ErrClosed
-}
+func (t *jsTransport) errClosed() error { return t.st.err() }
 
-func (t *jsTransport) close(code int, reason string) error {
+func (t *jsTransport) close(code wire.CloseCode, reason string) error {
 	// Bytes written before Close still go out, unless a writer is stuck
 	// waiting for the browser to drain: then they are lost with its own.
 	if t.wmu.TryLock() {
-		if len(t.pend) > 0 && t.ws.Get("readyState").Int() == 1 {
-			t.sendNow(t.pend)
+		if len(t.g.pend) > 0 && t.ws.Get("readyState").Int() == 1 {
+			t.sendNow(t.g.pend)
 		}
-		t.pend = t.pend[:0]
+		t.g.drop()
 		t.wmu.Unlock()
 	}
-	t.mu.Lock()
-	if t.closeErr == nil {
-		t.closeErr = net.ErrClosed
-	}
-	t.notify()
-	t.mu.Unlock()
-	if err := catch(func() { t.ws.Call("close", code, reason) }); err != nil {
+	t.st.ended(net.ErrClosed)
+	if err := catch(func() { t.ws.Call("close", int(code), reason) }); err != nil {
 		catch(func() { t.ws.Call("close") })
 	}
 	timer := time.NewTimer(closeWait)
@@ -443,94 +333,34 @@ func (t *jsTransport) close(code int, reason string) error {
 	return nil
 }
 
-func (t *jsTransport) setRelayMax(n int64) {
-	t.mu.Lock()
-	t.limit = int(min(max(n, maxMessage), math.MaxInt32))
-	t.maxQueue = max(maxQueued, 2*t.limit)
-	t.sendMax = maxMessage
-	if n > 0 {
-		t.sendMax = int(min(n, math.MaxInt32))
-	}
-	t.mu.Unlock()
-}
+func (t *jsTransport) setRelayMax(n int64) { t.st.setRelayMax(n, maxQueued) }
 
-func (t *jsTransport) setFlow(window, credit int64) {
-	t.mu.Lock()
-	t.window = int(window)
-	t.credit, t.avail = int(credit), int(credit)
-	t.mu.Unlock()
-}
-
-// takeAckLocked takes the relay's ack of bytes the page sent, at once: the
-// writer waiting for it must not wait for the reader too. It reports
-// whether text was an ack.
-func (t *jsTransport) takeAckLocked(text string) bool {
-	var m control
-	if json.Unmarshal([]byte(text), &m) != nil || m.Type != "ack" {
-		return false // the reader sees it, and skips it
-	}
-	if m.N <= 0 || t.avail+int(m.N) > t.credit {
-		t.failLocked(closeProtocol, fmt.Sprintf("relay acknowledged %d bytes, only %d sent and not acknowledged", m.N, t.credit-t.avail))
-		return true
-	}
-	t.avail += int(m.N)
-	select {
-	case t.credits <- struct{}{}:
-	default:
-	}
-	return true
-}
+func (t *jsTransport) setFlow(window, credit int64) { t.st.setFlow(window, credit) }
 
 // writable waits for credit to send, with flow control.
 func (t *jsTransport) writable(ctx context.Context) (int, error) {
 	for {
-		t.mu.Lock()
-		switch {
-		case t.closeErr != nil:
-			err := t.closeErr
-			t.mu.Unlock()
-			return 0, err
-		case t.credit == 0:
-			t.mu.Unlock()
-			return math.MaxInt, nil
-		case t.avail > 0:
-			n := t.avail
-			t.mu.Unlock()
-			return n, nil
+		if n, err := t.st.writable(); n > 0 || err != nil {
+			return n, err
 		}
-		t.mu.Unlock()
 		select {
-		case <-t.credits:
+		case <-t.st.credits:
 		case <-t.closed:
 		case <-ctx.Done():
-			t.close(closeNormal, "")
+			t.close(wire.CloseNormal, "")
 			return 0, ctx.Err()
 		}
 	}
 }
 
-// consumed acknowledges consumed bytes once they add up to a quarter of the
-// window: few acks, and the relay never runs dry while the reader keeps up.
-// The ack is sent at once, not behind a writer waiting for bufferedAmount
-// to drain: that writer may be waiting for this very reader.
+// consumed acknowledges consumed bytes when streamState says so. The ack
+// is sent at once, not behind a writer waiting for bufferedAmount to
+// drain: that writer may be waiting for this very reader.
 func (t *jsTransport) consumed(n int) {
-	t.mu.Lock()
-	if t.window == 0 || t.closeErr != nil {
-		t.mu.Unlock()
-		return
+	if ack := t.st.consumed(n); ack != nil {
+		s := string(ack)
+		catch(func() { t.ws.Call("send", s) }) // a failure shows as the close that follows
 	}
-	t.unsent += n
-	if t.unsent < t.window/4 {
-		t.mu.Unlock()
-		return
-	}
-	t.ackBuf = strconv.AppendInt(append(t.ackBuf[:0], `{"type":"ack","n":`...), int64(t.unsent), 10)
-	t.ackBuf = append(t.ackBuf, '}')
-	t.unacked -= t.unsent
-	t.unsent = 0
-	ack := string(t.ackBuf)
-	t.mu.Unlock()
-	catch(func() { t.ws.Call("send", ack) }) // a failure shows as the close that follows
 }
 
 func (t *jsTransport) subprotocol() string { return t.ws.Get("protocol").String() }

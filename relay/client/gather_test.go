@@ -1,0 +1,71 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+)
+
+type sentLog struct{ msgs [][]byte }
+
+func (l *sentLog) send(_ context.Context, p []byte) error {
+	l.msgs = append(l.msgs, bytes.Clone(p))
+	return nil
+}
+
+// TestGatherSmallWrites: small writes become one message at the flush;
+// a write that would overflow the limit sends what was gathered first;
+// one over the limit and the zero-length half-close go alone, in order.
+func TestGatherSmallWrites(t *testing.T) {
+	ctx := context.Background()
+	var l sentLog
+	g := gatherer{send: l.send}
+	const limit = 10
+	steps := []struct {
+		p        string
+		gathered bool
+	}{
+		{"abc", true}, {"defg", true}, // 7 gathered
+		{"hijk", true},          // would be 11: flush "abcdefg", gather "hijk"
+		{"0123456789AB", false}, // over the limit: flush "hijk", send alone
+		{"x", true},
+		{"", false}, // FIN: flush "x", send the empty message
+	}
+	for _, s := range steps {
+		gathered, err := g.write(ctx, []byte(s.p), limit)
+		if err != nil || gathered != s.gathered {
+			t.Fatalf("write(%q) = %v %v, want gathered %v", s.p, gathered, err, s.gathered)
+		}
+	}
+	if err := g.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"abcdefg", "hijk", "0123456789AB", "x", ""}
+	if len(l.msgs) != len(want) {
+		t.Fatalf("sent %q, want %q", l.msgs, want)
+	}
+	for i, w := range want {
+		if string(l.msgs[i]) != w {
+			t.Fatalf("message %d = %q, want %q (all: %q)", i, l.msgs[i], w, l.msgs)
+		}
+	}
+}
+
+// TestGatherSendError: a failed send is the write's error, and what failed
+// is not sent again.
+func TestGatherSendError(t *testing.T) {
+	ctx := context.Background()
+	fail := errors.New("socket gone")
+	calls := 0
+	g := gatherer{send: func(context.Context, []byte) error { calls++; return fail }}
+	if _, err := g.write(ctx, []byte("abc"), 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.write(ctx, nil, 10); !errors.Is(err, fail) {
+		t.Fatalf("write after a gathered one = %v, want the send's error", err)
+	}
+	if err := g.flush(ctx); err != nil || calls != 1 {
+		t.Fatalf("flush after the failure = %v with %d sends, want nothing left to send", err, calls)
+	}
+}
