@@ -52,104 +52,155 @@ $TUNNELKIT_TOKEN.
 flags:
 `
 
-// specList collects repeated -L or -R flags, in order, into one list.
-type specList struct {
-	kind  tunnel.Kind
-	specs *[]tunnel.Spec
+// sshOptions is the command line of tunnelkit ssh.
+type sshOptions struct {
+	target     string // [USER@]HOST
+	specs      []tunnel.Spec
+	keys       repeated
+	port       int
+	login      string
+	knownHosts string
+	acceptNew  bool
+	pin        string
+	relayURL   string
+	tokenFile  string
+	timeout    time.Duration
+	verbose    bool
+	set        map[string]bool // flags given on the command line
 }
-
-func (l specList) String() string { return "" }
-
-func (l specList) Set(s string) error {
-	sp, err := tunnel.ParseSpec(l.kind, s)
-	if err != nil {
-		return err
-	}
-	*l.specs = append(*l.specs, sp)
-	return nil
-}
-
-// stringList collects a repeated flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
 func runSSH(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("ssh", flag.ContinueOnError)
-	var specs []tunnel.Spec
-	var keys stringList
-	fs.Var(specList{tunnel.Local, &specs}, "L", "local forward `SPEC` (repeatable)")
-	fs.Var(specList{tunnel.Remote, &specs}, "R", "remote forward `SPEC` (repeatable)")
-	fs.Var(&keys, "i", "private key `FILE` (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
-	port := fs.Int("p", 22, "gateway `port`")
-	login := fs.String("l", "", "log in as `USER` (default: the local user)")
-	fs.Bool("N", false, "no remote command: always so, accepted for ssh muscle memory")
-	knownHosts := fs.String("known-hosts", "", "known hosts `FILE` (default ~/.ssh/known_hosts)")
-	acceptNew := fs.Bool("accept-new-host-key", false, "trust an unknown host key and add it to the known hosts file (a changed key is still refused)")
-	pin := fs.String("host-key", "", "trust only the host key with this `SHA256:...` fingerprint")
-	relayURL := fs.String("relay", "", "reach the gateway through a tunnelkit relay's dial bridge at `URL` (ws://, wss://)")
-	tokenFile := fs.String("token-file", "", "read the relay token from `FILE` (default: $TUNNELKIT_TOKEN)")
-	timeout := fs.Duration("connect-timeout", 30*time.Second, "give up connecting and authenticating after this long")
-	verbose := fs.Bool("v", false, "log debug detail, such as each connection as it opens")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), sshUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want exactly one [USER@]HOST after the flags")
-	}
-	if len(specs) == 0 {
-		return errors.New("nothing to do: give at least one -L or -R forward")
-	}
-	userName, host, err := parseTarget(fs.Arg(0), *login)
+	o, err := parseSSHArgs(args)
 	if err != nil {
 		return err
 	}
-	if *port < 1 || *port > 65535 {
-		return fmt.Errorf("bad port %d for -p", *port)
+	logger := o.logger()
+	plan, err := o.plan(logger)
+	if err != nil {
+		return err
 	}
-	addr := net.JoinHostPort(host, strconv.Itoa(*port))
+	defer plan.auth.close()
+	return plan.run(ctx)
+}
 
+func sshFlags(o *sshOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("ssh", flag.ContinueOnError)
+	fs.Var(specList{tunnel.Local, &o.specs}, "L", "local forward `SPEC` (repeatable)")
+	fs.Var(specList{tunnel.Remote, &o.specs}, "R", "remote forward `SPEC` (repeatable)")
+	fs.Var(&o.keys, "i", "private key `FILE` (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
+	fs.IntVar(&o.port, "p", 22, "gateway `port`")
+	fs.StringVar(&o.login, "l", "", "log in as `USER` (default: the local user)")
+	fs.Bool("N", false, "no remote command: always so, accepted for ssh muscle memory")
+	fs.StringVar(&o.knownHosts, "known-hosts", "", "known hosts `FILE` (default ~/.ssh/known_hosts)")
+	fs.BoolVar(&o.acceptNew, "accept-new-host-key", false, "trust an unknown host key and add it to the known hosts file (a changed key is still refused)")
+	fs.StringVar(&o.pin, "host-key", "", "trust only the host key with this `SHA256:...` fingerprint")
+	fs.StringVar(&o.relayURL, "relay", "", "reach the gateway through a tunnelkit relay's dial bridge at `URL` (ws://, wss://)")
+	fs.StringVar(&o.tokenFile, "token-file", "", "read the relay token from `FILE` (default: $TUNNELKIT_TOKEN)")
+	fs.DurationVar(&o.timeout, "connect-timeout", 30*time.Second, "give up connecting and authenticating after this long")
+	fs.BoolVar(&o.verbose, "v", false, "log debug detail, such as each connection as it opens")
+	return fs
+}
+
+// parseSSHArgs reads the flags, which may also follow the host, as ssh allows.
+func parseSSHArgs(args []string) (*sshOptions, error) {
+	o := &sshOptions{}
+	fs := sshFlags(o)
+	if err := parseFlags(fs, sshUsage, args); err != nil {
+		return nil, err
+	}
+	for fs.NArg() > 0 {
+		rest := fs.Args()
+		if o.target != "" {
+			return nil, badUsage("ssh", "unexpected %q after the host %s: tunnelkit ssh runs no remote command, only forwards", rest[0], o.target)
+		}
+		o.target = rest[0]
+		if err := parseFlags(fs, sshUsage, rest[1:]); err != nil {
+			return nil, err
+		}
+	}
+	if o.target == "" {
+		return nil, badUsage("ssh", "want [USER@]HOST")
+	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	return o, nil
+}
+
+func (o *sshOptions) logger() *slog.Logger {
 	level := slog.LevelInfo
-	if *verbose {
+	if o.verbose {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
 
-	cfg := tunnel.Config{User: userName, Logger: logger}
-	auth, err := loadAuth(keys, logger)
-	if err != nil {
-		return err
+// sshPlan is what tunnelkit ssh will do, from the options: connect to
+// addr with cfg and run specs.
+type sshPlan struct {
+	addr      string
+	specs     []tunnel.Spec
+	cfg       tunnel.Config
+	auth      *sshAuth
+	relayURL  string
+	tokenFile string
+	timeout   time.Duration
+	log       *slog.Logger
+}
+
+// plan checks the options and turns them into a connection and its forwards.
+func (o *sshOptions) plan(logger *slog.Logger) (*sshPlan, error) {
+	if len(o.specs) == 0 {
+		return nil, badUsage("ssh", "nothing to do: give at least one -L or -R forward")
 	}
-	defer auth.close()
-	cfg.Signers, cfg.AuthMethods, cfg.Password = auth.signers, auth.methods, auth.password
+	userName, host, err := parseTarget(o.target, o.login)
+	if err != nil {
+		return nil, err
+	}
+	if o.port < 1 || o.port > 65535 {
+		return nil, badUsage("ssh", "bad port %d for -p", o.port)
+	}
+	p := &sshPlan{
+		addr:  net.JoinHostPort(host, strconv.Itoa(o.port)),
+		specs: o.specs, relayURL: o.relayURL, tokenFile: o.tokenFile, timeout: o.timeout, log: logger,
+		cfg: tunnel.Config{User: userName, Logger: logger},
+	}
+	if p.cfg.HostKey, err = o.hostKeyPolicy(); err != nil {
+		return nil, err
+	}
+	if p.auth, err = loadAuth(o.keys, logger); err != nil {
+		return nil, err
+	}
+	p.cfg.Signers, p.cfg.AuthMethods, p.cfg.Password = p.auth.signers, p.auth.methods, p.auth.password
+	return p, nil
+}
 
-	cfg.HostKey = tunnel.HostKeyPolicy{Fingerprint: *pin, AcceptNew: *acceptNew, KnownHostsFile: *knownHosts}
-	if cfg.HostKey.KnownHostsFile == "" {
+func (o *sshOptions) hostKeyPolicy() (tunnel.HostKeyPolicy, error) {
+	pol := tunnel.HostKeyPolicy{Fingerprint: o.pin, AcceptNew: o.acceptNew, KnownHostsFile: o.knownHosts}
+	if pol.KnownHostsFile == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return fmt.Errorf("no home directory for ~/.ssh/known_hosts (%v): pass --known-hosts FILE", err)
+			return pol, fmt.Errorf("no home directory for ~/.ssh/known_hosts (%v): pass --known-hosts FILE", err)
 		}
-		cfg.HostKey.KnownHostsFile = filepath.Join(home, ".ssh", "known_hosts")
+		pol.KnownHostsFile = filepath.Join(home, ".ssh", "known_hosts")
 	}
 	if isTerminal() {
-		cfg.HostKey.Confirm = confirmHostKey
+		pol.Confirm = confirmHostKey
 	}
+	return pol, nil
+}
 
-	cctx, cancel := context.WithTimeout(ctx, *timeout)
-	c, err := connectGateway(cctx, addr, *relayURL, *tokenFile, cfg)
+// run connects, starts every forward and waits for an interrupt or the end
+// of the connection.
+func (p *sshPlan) run(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, p.timeout)
+	c, err := connectGateway(cctx, p.addr, p.relayURL, p.tokenFile, p.cfg)
 	cancel()
 	if err != nil {
-		return err
+		return terminalError(err)
 	}
 	defer c.Close()
 
-	for _, sp := range specs {
+	for _, sp := range p.specs {
 		if _, err := c.Forward(ctx, sp); err != nil {
 			if ctx.Err() != nil {
 				return errors.New("interrupted while setting up forwards")
@@ -159,7 +210,7 @@ func runSSH(ctx context.Context, args []string) error {
 	}
 	select {
 	case <-ctx.Done():
-		logger.Info("interrupted, closing forwards")
+		p.log.Info("interrupted, closing forwards")
 		// Close each forward before the connection, so the gateway confirms
 		// it stopped listening on every -R entry socket before we exit.
 		var wg sync.WaitGroup
@@ -170,7 +221,7 @@ func runSSH(ctx context.Context, args []string) error {
 		return c.Close()
 	case <-c.Done():
 		if err := c.Wait(); err != nil {
-			return fmt.Errorf("connection to gateway %s ended: %w", addr, err)
+			return fmt.Errorf("connection to gateway %s ended: %w", p.addr, err)
 		}
 		return nil
 	}
