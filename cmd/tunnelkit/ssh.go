@@ -33,6 +33,11 @@ ExitOnForwardFailure.
   -R [entry_address:]entry_port:exit_host:exit_port
       remote forward: the gateway listens on the entry socket; each
       connection comes back here and is connected on to the exit socket.
+  -D [entry_address:]entry_port
+      dynamic forward: a SOCKS proxy (SOCKS5, SOCKS4, SOCKS4a) listens here;
+      the gateway connects each request on to what the client asked for,
+      resolving host names itself (point a browser or curl --socks5-hostname
+      at it).
 
 The entry address defaults to localhost; "*" means all interfaces; port 0
 lets the listener pick (the bound port is logged). IPv6 goes in brackets.
@@ -41,6 +46,7 @@ examples:
   tunnelkit ssh -L 5432:db.internal:5432 alice@gateway.example.com
   tunnelkit ssh -L 127.0.0.2:8080:intranet:80 -L 0:[fd00::5]:22 -p 2222 gateway
   tunnelkit ssh -R 8080:localhost:3000 alice@gateway.example.com
+  tunnelkit ssh -D 1080 alice@gateway.example.com
   tunnelkit ssh --relay wss://relay.example.com -L 5432:db:5432 alice@gateway
 
 Authentication tries, in order: keys (-i, else ~/.ssh/id_ed25519, id_ecdsa,
@@ -87,6 +93,7 @@ func sshFlags(o *sshOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("ssh", flag.ContinueOnError)
 	fs.Var(specList{tunnel.Local, &o.specs}, "L", "local forward `SPEC` (repeatable)")
 	fs.Var(specList{tunnel.Remote, &o.specs}, "R", "remote forward `SPEC` (repeatable)")
+	fs.Var(specList{tunnel.Dynamic, &o.specs}, "D", "dynamic forward: a SOCKS proxy on `[ADDR:]PORT` (repeatable)")
 	fs.Var(&o.keys, "i", "private key `FILE` (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
 	fs.IntVar(&o.port, "p", 22, "gateway `port`")
 	fs.StringVar(&o.login, "l", "", "log in as `USER` (default: the local user)")
@@ -150,7 +157,7 @@ type sshPlan struct {
 // plan checks the options and turns them into a connection and its forwards.
 func (o *sshOptions) plan(logger *slog.Logger) (*sshPlan, error) {
 	if len(o.specs) == 0 {
-		return nil, badUsage("ssh", "nothing to do: give at least one -L or -R forward")
+		return nil, badUsage("ssh", "nothing to do: give at least one -L or -R forward, or -D")
 	}
 	userName, host, err := parseTarget(o.target, o.login)
 	if err != nil {
