@@ -1,3 +1,5 @@
+//go:build !js
+
 package tunnel_test
 
 import (

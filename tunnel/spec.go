@@ -309,12 +309,22 @@ func (s Spec) ExitAddr() string {
 // Command returns the equivalent OpenSSH command line,
 // e.g. "ssh -N -L 8080:db:5432 -p 2222 alice@gateway". Port 0 and 22 are
 // left out; the spec is quoted when a shell would expand it.
-func (s Spec) Command(user, host string, port int) string {
+func (s Spec) Command(user, host string, port int) string { return s.CommandVia("", user, host, port) }
+
+// CommandVia is Command through jump hosts: jump is ssh's -J argument,
+// "[user@]host[:port][,...]" ("" for none).
+func (s Spec) CommandVia(jump, user, host string, port int) string {
 	flag, arg, _ := strings.Cut(s.String(), " ")
 	if strings.ContainsAny(arg, "*[]?") {
 		arg = "'" + arg + "'"
 	}
 	cmd := "ssh -N " + flag + " " + arg
+	if jump != "" {
+		if strings.ContainsAny(jump, "*[]?") {
+			jump = "'" + jump + "'"
+		}
+		cmd += " -J " + jump
+	}
 	if port != 0 && port != 22 {
 		cmd += " -p " + strconv.Itoa(port)
 	}

@@ -127,6 +127,9 @@ func TestSpecAddrs(t *testing.T) {
 	if got := mustSpec(t, "-L 1:h:2").Command("", "gw", 22); got != "ssh -N -L 1:h:2 gw" {
 		t.Errorf("Command without user and default port = %q", got)
 	}
+	if got := mustSpec(t, "-D 1080").CommandVia("bob@b1:2022,[::1]", "alice", "gw", 22); got != "ssh -N -D 1080 -J 'bob@b1:2022,[::1]' alice@gw" {
+		t.Errorf("CommandVia = %q", got)
+	}
 }
 
 func FuzzParseSpec(f *testing.F) {
@@ -169,4 +172,13 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("ParseSpec(%v, %q) = %+v, %v", spec.Kind, spec.String(), kinded, err)
 		}
 	})
+}
+
+func mustSpec(t testing.TB, s string) Spec {
+	t.Helper()
+	spec, err := ParseForward(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
 }

@@ -94,11 +94,15 @@ func dial(o *connectOptions) (any, error) {
 	hsCtx, hsCancel := context.WithTimeoutCause(ctx, handshakeTimeout,
 		errors.New("no SSH handshake within 2 minutes (is "+o.addr()+" an SSH server?)"))
 	defer hsCancel()
-	conn, err := client.Dial(hsCtx, o.relay, o.addr(), &client.Options{Token: o.token})
+	conn, err := client.Dial(hsCtx, o.relay, o.firstAddr(), &client.Options{Token: o.token})
 	if err != nil {
 		return fail(wrap(what, err))
 	}
 	cfg := o.tunnelConfig(signers)
+	if cfg.Jump, err = o.jumpHosts(); err != nil {
+		conn.Close()
+		return fail(wrap(what, err))
+	}
 	if s.events != nil {
 		cfg.OnEvent = s.events.push
 	}
