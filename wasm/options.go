@@ -21,8 +21,8 @@ type connectOptions struct {
 	passphrase string
 	hostKey    string
 	token      string
-	onHostKey  js.Value // async (fingerprint) => boolean
-	onEvent    js.Value // (event) => void
+	onHostKey  js.Value  // async (fingerprint) => boolean
+	onEvent    js.Value  // (event) => void
 	jump       []jumpHop // jump hosts, first hop first (see jump.go)
 }
 
