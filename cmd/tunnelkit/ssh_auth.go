@@ -153,7 +153,7 @@ func readSecret(prompt string) (string, error) {
 
 // confirmHostKey asks, as ssh does, whether to trust an unknown host key.
 func confirmHostKey(ctx context.Context, hostport, fingerprint string) (bool, error) {
-	fmt.Fprintf(os.Stderr, "The authenticity of gateway %s can't be established.\nIts host key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no)? ", hostport, fingerprint)
+	fmt.Fprintf(os.Stderr, "The authenticity of host %s can't be established.\nIts host key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no)? ", hostport, fingerprint)
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	if err != nil {
 		return false, err

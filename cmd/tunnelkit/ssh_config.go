@@ -206,7 +206,7 @@ var ignored = []struct{ key, value, instead string }{
 func (c *sshConfig) check(alias string, log *slog.Logger) error {
 	for key, why := range refused {
 		if v := c.get(alias, key); v != "" && !strings.EqualFold(v, "none") {
-			return c.errorf(alias, "%s %s: %s", key, v, why)
+			return c.errorf(alias, "%s %s: %s (or pass -F none to read no ssh config)", key, v, why)
 		}
 	}
 	for _, k := range ignored {
