@@ -19,6 +19,7 @@ type Client struct {
 	addr    string
 	ssh     *ssh.Client
 	hostKey string
+	jumps   []*ssh.Client // the jump hosts the connection passes through, first hop first
 	log     *slog.Logger
 
 	ctx    context.Context // cancelled when the connection ends
@@ -38,11 +39,58 @@ type Client struct {
 
 // Connect runs the SSH handshake over conn (TCP, or a WebSocket through the
 // relay). addr is "host:port" of the gateway, used for host-key lookup.
+// With Config.Jump, conn leads to the first jump host instead, and the
+// gateway is reached through each hop in turn (see JumpHost).
 // Connect owns conn from here on: it is closed when the Client is closed or on error.
 func Connect(ctx context.Context, conn net.Conn, addr string, cfg Config) (*Client, error) {
 	addr = withDefaultPort(addr)
 	log := cfg.logger().With("gateway", addr)
 
+	var jumps []*ssh.Client
+	if len(cfg.Jump) > 0 {
+		var err error
+		if jumps, conn, err = connectJumps(ctx, conn, addr, &cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	hs, err := handshake(ctx, conn, addr, &cfg, "gateway", log)
+	if err != nil {
+		closeJumps(jumps)
+		return nil, err
+	}
+	c := &Client{
+		cfg:     cfg,
+		addr:    addr,
+		ssh:     ssh.NewClient(hs.conn, hs.chans, hs.reqs),
+		hostKey: hs.hostKey,
+		jumps:   jumps,
+		log:     log,
+		done:    make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	log.Info("connected", "user", cfg.User, "server", string(hs.conn.ServerVersion()), "hostKey", c.hostKey)
+
+	// Registered before any -R forward exists, so no forwarded-tcpip channel is missed.
+	forwarded := c.ssh.HandleChannelOpen("forwarded-tcpip")
+	c.spawn(func() { c.acceptForwarded(forwarded) })
+	c.wg.Add(1)
+	go c.waitConn()
+	c.startKeepalive()
+	return c, nil
+}
+
+// handshaken is an SSH connection that passed the handshake.
+type handshaken struct {
+	conn    ssh.Conn
+	chans   <-chan ssh.NewChannel
+	reqs    <-chan *ssh.Request
+	hostKey string // fingerprint of the host key the server offered
+}
+
+// handshake verifies the host key of the server at addr (role says which:
+// "gateway" or "jump host") and authenticates with cfg. It owns conn: on
+// error conn is closed.
+func handshake(ctx context.Context, conn net.Conn, addr string, cfg *Config, role string, log *slog.Logger) (*handshaken, error) {
 	hk := &hostKeyChecker{policy: cfg.HostKey, ctx: ctx, addr: addr, log: log.Info}
 	known, hasCA, err := hk.knownKeys()
 	if err != nil {
@@ -50,7 +98,7 @@ func Connect(ctx context.Context, conn net.Conn, addr string, cfg Config) (*Clie
 		return nil, err
 	}
 	var offered ssh.PublicKey
-	plan := newAuthPlan(&cfg)
+	plan := newAuthPlan(cfg)
 	ciphers := cfg.Ciphers
 	if ciphers == nil {
 		ciphers = defaultCiphers
@@ -74,43 +122,32 @@ func Connect(ctx context.Context, conn net.Conn, addr string, cfg Config) (*Clie
 		if err == nil {
 			sconn.Close()
 		}
-		return nil, fmt.Errorf("connecting to gateway %s: %w", addr, context.Cause(ctx))
+		return nil, fmt.Errorf("connecting to %s %s: %w", role, addr, context.Cause(ctx))
 	}
 	if err != nil {
 		conn.Close()
-		var hke *HostKeyError
-		switch {
-		case errors.As(err, &hke):
-			return nil, hke
-		case isAuthFailure(err):
-			return nil, plan.authError(addr, cfg.User, err)
-		}
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("SSH handshake with gateway %s failed: the gateway closed the connection (is it an SSH server, and does it accept this client?): %w", addr, err)
-		}
-		return nil, fmt.Errorf("SSH handshake with gateway %s failed: %w", addr, err)
+		return nil, handshakeError(err, plan, role, addr, cfg.User)
 	}
-
-	c := &Client{
-		cfg:  cfg,
-		addr: addr,
-		ssh:  ssh.NewClient(sconn, chans, reqs),
-		log:  log,
-		done: make(chan struct{}),
-	}
+	hs := &handshaken{conn: sconn, chans: chans, reqs: reqs}
 	if offered != nil {
-		c.hostKey = Fingerprint(offered)
+		hs.hostKey = Fingerprint(offered)
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	log.Info("connected", "user", cfg.User, "server", string(sconn.ServerVersion()), "hostKey", c.hostKey)
+	return hs, nil
+}
 
-	// Registered before any -R forward exists, so no forwarded-tcpip channel is missed.
-	forwarded := c.ssh.HandleChannelOpen("forwarded-tcpip")
-	c.spawn(func() { c.acceptForwarded(forwarded) })
-	c.wg.Add(1)
-	go c.waitConn()
-	c.startKeepalive()
-	return c, nil
+// handshakeError explains a failed handshake: a *HostKeyError, an
+// *AuthError, or what the transport said.
+func handshakeError(err error, plan *authPlan, role, addr, user string) error {
+	var hke *HostKeyError
+	switch {
+	case errors.As(err, &hke):
+		return hke
+	case isAuthFailure(err):
+		return plan.authError(addr, user, err)
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("SSH handshake with %s %s failed: it closed the connection (is it an SSH server, and does it accept this client?): %w", role, addr, err)
+	}
+	return fmt.Errorf("SSH handshake with %s %s failed: %w", role, addr, err)
 }
 
 // waitConn notices the end of the connection and stops every forward.
@@ -128,6 +165,7 @@ func (c *Client) waitConn() {
 	}
 	c.ended = true
 	connErr := c.err
+	closeJumps(c.jumps)
 	fwds := slices.Clone(c.forwards)
 	c.mu.Unlock()
 	if connErr != nil {

@@ -25,6 +25,10 @@ type Config struct {
 	AuthMethods []ssh.AuthMethod
 	HostKey     HostKeyPolicy
 
+	// Jump lists the jump hosts to pass through, first hop first (ssh -J).
+	// The conn given to Connect then leads to Jump[0]; Dial dials it.
+	Jump []JumpHost
+
 	Ciphers []string // nil: platform default (AES-GCM first natively, chacha20 first under js)
 
 	KeepaliveInterval time.Duration // 0: 15s; negative: off

@@ -16,8 +16,11 @@
 //     Authentication tries keys, Config.AuthMethods (AgentAuth, natively),
 //     keyboard-interactive and password in that order; an *AuthError says
 //     what was tried and what the gateway accepts.
-//   - HostKeyPolicy fails closed. A refused key is a *HostKeyError carrying
-//     the offered fingerprint; a changed key is always refused.
+//   - HostKeyPolicy fails closed. A refused key is a *HostKeyError whose
+//     Kind says why (unknown, changed, revoked, declined), carrying the
+//     offered and known fingerprints; a changed key is always refused.
+//     Errors carry data and name no command-line flag: callers word the
+//     remedy for their own users.
 //   - ParseSpec and ParseForward read OpenSSH's -L/-R syntax; Spec.String is
 //     canonical and Spec.Command gives the equivalent ssh command line.
 //   - Client.Forward starts a forward; a forward that cannot be set up is an
@@ -25,7 +28,9 @@
 //     each forward and connection. Half-closes pass through in both
 //     directions.
 //   - Keepalives (keepalive@openssh.com) end a connection whose gateway
-//     stopped answering; Reconnect dials again and restores the forwards.
+//     stopped answering. Reconnect dials again and restores the forwards:
+//     it is the base of the reliability work (reconnect after an outage)
+//     and no command uses it yet.
 //
 // Close waits for every goroutine the Client started. Config.OnEvent runs
 // synchronously on the forward's goroutines: it must not block, nor call

@@ -44,8 +44,8 @@ var errForwardClosed = errors.New("forward closed")
 // cannot be set up is an error, never a silent no-op. ctx bounds the setup
 // only; the forward runs until Close, or until the connection ends.
 func (c *Client) Forward(ctx context.Context, spec Spec) (*Forward, error) {
-	if spec.ExitPort < 1 || spec.ExitPort > 65535 || spec.EntryPort < 0 || spec.EntryPort > 65535 || spec.ExitHost == "" {
-		return nil, fmt.Errorf("bad forward %v: want %s with ports 0-65535 (exit port 1-65535)", spec, specForm)
+	if err := spec.check(); err != nil {
+		return nil, err
 	}
 	f := &Forward{
 		c:    c,
@@ -61,8 +61,8 @@ func (c *Client) Forward(ctx context.Context, spec Spec) (*Forward, error) {
 		err = f.startLocal(ctx)
 	case Remote:
 		err = f.startRemote(ctx)
-	default:
-		err = fmt.Errorf("bad forward kind %v: want Local (-L) or Remote (-R)", spec.Kind)
+	case Dynamic:
+		err = f.startLocal(ctx) // the same entry socket; its connections speak SOCKS
 	}
 	if err != nil {
 		f.cancel(err)
@@ -70,9 +70,28 @@ func (c *Client) Forward(ctx context.Context, spec Spec) (*Forward, error) {
 		f.emit(Event{Kind: EventError, Err: err})
 		return nil, err
 	}
-	f.log.Info("forward up", "entry", f.entry, "exit", spec.ExitAddr())
+	exit := spec.ExitAddr()
+	if spec.Kind == Dynamic {
+		exit = "SOCKS (each client names its exit)"
+	}
+	f.log.Info("forward up", "entry", f.entry, "exit", exit)
 	f.emit(Event{Kind: EventForwardUp})
 	return f, nil
+}
+
+// check rejects a Spec that ParseSpec would not have made.
+func (s Spec) check() error {
+	switch {
+	case s.Kind != Local && s.Kind != Remote && s.Kind != Dynamic:
+		return fmt.Errorf("bad forward kind %v: want Local (-L), Remote (-R) or Dynamic (-D)", s.Kind)
+	case s.EntryPort < 0 || s.EntryPort > 65535:
+		return fmt.Errorf("bad forward %v: entry port %d is not 0-65535", s, s.EntryPort)
+	case s.Kind == Dynamic && (s.ExitHost != "" || s.ExitPort != 0):
+		return fmt.Errorf("bad forward %v: a -D forward has no exit socket of its own", s)
+	case s.Kind != Dynamic && (s.ExitPort < 1 || s.ExitPort > 65535 || s.ExitHost == ""):
+		return fmt.Errorf("bad forward %v: want %s with ports 0-65535 (exit port 1-65535)", s, specForm)
+	}
+	return nil
 }
 
 func (f *Forward) Spec() Spec            { return f.spec }

@@ -1,3 +1,5 @@
+//go:build !js
+
 package tunnel
 
 import (
@@ -348,15 +350,6 @@ func roundTrip(t testing.TB, addr, msg string) string {
 		t.Fatalf("read from %s: %v", addr, err)
 	}
 	return string(b)
-}
-
-func mustSpec(t testing.TB, s string) Spec {
-	t.Helper()
-	spec, err := ParseForward(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return spec
 }
 
 func portOf(t testing.TB, addr string) int {

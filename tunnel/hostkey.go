@@ -32,23 +32,80 @@ type HostKeyPolicy struct {
 // Fingerprint returns "SHA256:..." for key.
 func Fingerprint(key ssh.PublicKey) string { return ssh.FingerprintSHA256(key) }
 
-// HostKeyError is why a gateway's host key was refused. Callers can show
-// Fingerprint to the user and retry with it pinned or with AcceptNew.
+// HostKeyErrorKind says why a host key was refused.
+type HostKeyErrorKind int
+
+const (
+	HostKeyUnknown  HostKeyErrorKind = iota + 1 // no key on record and nothing allowed trusting it
+	HostKeyChanged                              // differs from the pinned or known_hosts key
+	HostKeyRevoked                              // the key, or the CA that signed it, is @revoked
+	HostKeyDeclined                             // Confirm said no
+)
+
+func (k HostKeyErrorKind) String() string {
+	switch k {
+	case HostKeyUnknown:
+		return "unknown"
+	case HostKeyChanged:
+		return "changed"
+	case HostKeyRevoked:
+		return "revoked"
+	case HostKeyDeclined:
+		return "declined"
+	}
+	return fmt.Sprintf("HostKeyErrorKind(%d)", int(k))
+}
+
+// HostKeyError is why a gateway's host key was refused. It carries data
+// and names no command-line flag: callers word the remedy for their users
+// (trust on first use, pinning Fingerprint, editing File at Line).
 type HostKeyError struct {
+	Kind        HostKeyErrorKind
 	Addr        string   // gateway "host:port"
 	KeyType     string   // offered key type, e.g. "ssh-ed25519"
 	Fingerprint string   // offered key
 	Known       []string // fingerprints on record (known_hosts or pinned); empty for an unknown key
-	File        string   // known_hosts file holding the known keys, if any
+	KnownTypes  []string // key types of Known, in the same order ("" when pinned)
+	Pinned      bool     // Known is the pinned fingerprint, not known_hosts
+	File        string   // known_hosts file holding the known or revoked key, if any
 	Line        int
-	Revoked     bool
-	msg         string
+	CA          string // fingerprint of the revoked CA, for a revoked host certificate
 }
 
-func (e *HostKeyError) Error() string { return e.msg }
+func (e *HostKeyError) Error() string {
+	switch e.Kind {
+	case HostKeyChanged:
+		if e.Pinned {
+			return fmt.Sprintf("host key for %s does not match the pinned fingerprint: pinned %s, gateway offered %s %s (possible man-in-the-middle)",
+				e.Addr, strings.Join(e.Known, ", "), e.KeyType, e.Fingerprint)
+		}
+		want := make([]string, len(e.Known))
+		for i, fp := range e.Known {
+			want[i] = strings.TrimSpace(e.knownType(i) + " " + fp)
+		}
+		return fmt.Sprintf("host key for %s changed: known_hosts has %s, gateway offered %s %s (possible man-in-the-middle; if the key really changed, remove the old line from %s:%d)",
+			e.Addr, strings.Join(want, ", "), e.KeyType, e.Fingerprint, e.File, e.Line)
+	case HostKeyRevoked:
+		if e.CA != "" {
+			return fmt.Sprintf("host certificate for %s (key %s) is signed by CA %s, which is revoked in %s:%d: refusing to connect",
+				e.Addr, e.Fingerprint, e.CA, e.File, e.Line)
+		}
+		return fmt.Sprintf("host key %s for %s is revoked in %s:%d: refusing to connect", e.Fingerprint, e.Addr, e.File, e.Line)
+	case HostKeyDeclined:
+		return fmt.Sprintf("host key %s %s for %s was not accepted", e.KeyType, e.Fingerprint, e.Addr)
+	}
+	return fmt.Sprintf("unknown host key for %s: %s %s; check it with the gateway's administrator before trusting it or pinning that fingerprint", e.Addr, e.KeyType, e.Fingerprint)
+}
+
+func (e *HostKeyError) knownType(i int) string {
+	if i < len(e.KnownTypes) {
+		return e.KnownTypes[i]
+	}
+	return ""
+}
 
 // Changed reports whether the gateway offered a key different from a known one.
-func (e *HostKeyError) Changed() bool { return len(e.Known) > 0 }
+func (e *HostKeyError) Changed() bool { return e.Kind == HostKeyChanged }
 
 // hostKeyChecker verifies one gateway's key during one handshake.
 type hostKeyChecker struct {
@@ -158,7 +215,8 @@ func algorithmsForKeyType(t string) []string {
 	return []string{t}
 }
 
-// check is the ssh.HostKeyCallback.
+// check is the ssh.HostKeyCallback: a pinned fingerprint decides alone;
+// otherwise known_hosts, then trust of a new key if the policy allows it.
 func (h *hostKeyChecker) check(_ string, _ net.Addr, key ssh.PublicKey) error {
 	if cert, ok := key.(*ssh.Certificate); ok {
 		if trusted, err := h.checkCert(cert); trusted || err != nil {
@@ -168,54 +226,58 @@ func (h *hostKeyChecker) check(_ string, _ net.Addr, key ssh.PublicKey) error {
 		// checked as the plain key it certifies.
 		key = cert.Key
 	}
-	fp := Fingerprint(key)
-	e := &HostKeyError{Addr: h.addr, KeyType: key.Type(), Fingerprint: fp}
-
+	e := &HostKeyError{Addr: h.addr, KeyType: key.Type(), Fingerprint: Fingerprint(key)}
 	if pin := h.policy.Fingerprint; pin != "" {
-		if sameFingerprint(pin, fp) {
+		if sameFingerprint(pin, e.Fingerprint) {
 			return nil
 		}
-		e.Known = []string{pin}
-		e.msg = fmt.Sprintf("host key for %s does not match the pinned fingerprint: pinned %s, gateway offered %s %s (possible man-in-the-middle; if the key really changed, pin the new fingerprint)",
-			h.addr, pin, key.Type(), fp)
+		e.Kind, e.Known, e.Pinned = HostKeyChanged, []string{pin}, true
 		return e
 	}
-
-	cb, err := h.knownHosts()
-	if err != nil {
+	known, err := h.checkKnownHosts(key, e)
+	if known || err != nil {
 		return err
 	}
-	if cb != nil {
-		err = cb(h.addr, addrString(h.addr), key)
-		var ke *knownhosts.KeyError
-		var re *knownhosts.RevokedError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &re):
-			e.Revoked = true
-			e.File, e.Line = re.Revoked.Filename, re.Revoked.Line
-			e.msg = fmt.Sprintf("host key %s for %s is revoked in %s:%d: refusing to connect", fp, h.addr, e.File, e.Line)
-			return e
-		case errors.As(err, &ke):
-			known, _ := splitCA(ke.Want)
-			if len(known) == 0 {
-				break // unknown host (at most a CA on record): decided below
-			}
-			var want []string
-			for _, k := range known {
-				e.Known = append(e.Known, Fingerprint(k.Key))
-				want = append(want, k.Key.Type()+" "+Fingerprint(k.Key))
-			}
-			e.File, e.Line = known[0].Filename, known[0].Line
-			e.msg = fmt.Sprintf("host key for %s changed: known_hosts has %s, gateway offered %s %s (possible man-in-the-middle; if the key really changed, remove the old line from %s:%d)",
-				h.addr, strings.Join(want, ", "), key.Type(), fp, e.File, e.Line)
-			return e
-		default:
-			return fmt.Errorf("checking host key for %s against %s: %w", h.addr, h.policy.KnownHostsFile, err)
-		}
-	}
+	return h.trustNew(key, e)
+}
 
+// checkKnownHosts looks key up in known_hosts: true when it is on record,
+// e filled in and returned when a different key is (or this one is revoked).
+func (h *hostKeyChecker) checkKnownHosts(key ssh.PublicKey, e *HostKeyError) (bool, error) {
+	cb, err := h.knownHosts()
+	if cb == nil {
+		return false, err
+	}
+	err = cb(h.addr, addrString(h.addr), key)
+	var ke *knownhosts.KeyError
+	var re *knownhosts.RevokedError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &re):
+		e.Kind = HostKeyRevoked
+		e.File, e.Line = re.Revoked.Filename, re.Revoked.Line
+		return false, e
+	case errors.As(err, &ke):
+		known, _ := splitCA(ke.Want)
+		if len(known) == 0 {
+			return false, nil // unknown host (at most a CA on record)
+		}
+		e.Kind = HostKeyChanged
+		for _, k := range known {
+			e.Known = append(e.Known, Fingerprint(k.Key))
+			e.KnownTypes = append(e.KnownTypes, k.Key.Type())
+		}
+		e.File, e.Line = known[0].Filename, known[0].Line
+		return false, e
+	}
+	return false, fmt.Errorf("checking host key for %s against %s: %w", h.addr, h.policy.KnownHostsFile, err)
+}
+
+// trustNew decides on a key with nothing on record: AcceptNew or Confirm
+// trusts it (saved to known_hosts when there is one), else it is refused.
+func (h *hostKeyChecker) trustNew(key ssh.PublicKey, e *HostKeyError) error {
+	fp := e.Fingerprint
 	trust := h.policy.AcceptNew
 	if !trust && h.policy.Confirm != nil {
 		ok, err := h.policy.Confirm(h.ctx, h.addr, fp)
@@ -223,13 +285,13 @@ func (h *hostKeyChecker) check(_ string, _ net.Addr, key ssh.PublicKey) error {
 			return fmt.Errorf("confirming host key %s for %s: %w", fp, h.addr, err)
 		}
 		if !ok {
-			e.msg = fmt.Sprintf("host key %s %s for %s was not accepted", key.Type(), fp, h.addr)
+			e.Kind = HostKeyDeclined
 			return e
 		}
 		trust = true
 	}
 	if !trust {
-		e.msg = fmt.Sprintf("unknown host key for %s: %s %s; check it with the gateway's administrator, then pass --accept-new-host-key or pin that fingerprint", h.addr, key.Type(), fp)
+		e.Kind = HostKeyUnknown
 		return e
 	}
 	if file := h.policy.KnownHostsFile; file != "" {
@@ -257,11 +319,8 @@ func (h *hostKeyChecker) checkCert(cert *ssh.Certificate) (bool, error) {
 	// (A revoked certified key is caught when it is checked as plain.)
 	var re *knownhosts.RevokedError
 	if err := cb(h.addr, addrString(h.addr), cert.SignatureKey); errors.As(err, &re) {
-		fp := Fingerprint(cert.Key)
-		return false, &HostKeyError{Addr: h.addr, KeyType: cert.Type(), Fingerprint: fp, Revoked: true,
-			File: re.Revoked.Filename, Line: re.Revoked.Line,
-			msg: fmt.Sprintf("host certificate for %s (key %s) is signed by CA %s, which is revoked in %s:%d: refusing to connect",
-				h.addr, fp, Fingerprint(cert.SignatureKey), re.Revoked.Filename, re.Revoked.Line)}
+		return false, &HostKeyError{Kind: HostKeyRevoked, Addr: h.addr, KeyType: cert.Type(), Fingerprint: Fingerprint(cert.Key),
+			CA: Fingerprint(cert.SignatureKey), File: re.Revoked.Filename, Line: re.Revoked.Line}
 	}
 	if err := cb(h.addr, addrString(h.addr), cert); err != nil {
 		h.log("host certificate not accepted; checking its key as a plain host key", "reason", err.Error())

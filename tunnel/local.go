@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// startLocal binds the entry socket of a -L forward and starts accepting.
+// startLocal binds the entry socket of a -L or -D forward and starts accepting.
 func (f *Forward) startLocal(ctx context.Context) error {
 	addr := f.spec.EntryAddr()
 	ln, err := f.c.cfg.listen()(ctx, "tcp", addr)
@@ -51,7 +51,11 @@ func (f *Forward) acceptLocal() {
 			conn.Close()
 			return
 		}
-		go f.serveLocal(id, conn)
+		if f.spec.Kind == Dynamic {
+			go f.serveDynamic(id, conn)
+		} else {
+			go f.serveLocal(id, conn)
+		}
 	}
 }
 

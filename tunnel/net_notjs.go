@@ -14,13 +14,17 @@ import (
 const copyBufSize = 128 << 10
 
 // Dial dials the gateway at addr ("host:port"; port 22 when left out) over
-// TCP and calls Connect.
+// TCP, or the first of Config.Jump, and calls Connect.
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	addr = withDefaultPort(addr)
+	first, role := addr, "gateway"
+	if len(cfg.Jump) > 0 {
+		first, role = withDefaultPort(cfg.Jump[0].Addr), "jump host"
+	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(ctx, "tcp", first)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach gateway %s: %w", addr, err)
+		return nil, fmt.Errorf("cannot reach %s %s: %w", role, first, err)
 	}
 	return Connect(ctx, conn, addr, cfg)
 }

@@ -17,6 +17,9 @@ import (
 // returned at once (like OpenSSH's ExitOnForwardFailure). Later, only errors
 // that another try would not fix end it: a refused host key or failed
 // authentication. It returns nil when ctx ends.
+//
+// No command uses it yet: it is kept, with its tests, for the reliability
+// work (reconnect after an outage), which will build on it.
 func Reconnect(ctx context.Context, connect func(context.Context) (*Client, error), specs []Spec, onUp func(*Client, []*Forward), log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()

@@ -33,6 +33,15 @@ func TestParseSpec(t *testing.T) {
 		{Local, "8080/db/5432", Spec{Local, "", 8080, "db", 5432}},
 		{Local, "::1/8080/fd00::5/80", Spec{Local, "::1", 8080, "fd00::5", 80}},
 		{Remote, "/8080/h/80", Spec{Remote, "*", 8080, "h", 80}},
+		// -D: the entry socket alone.
+		{0, "-D 1080", Spec{Dynamic, "", 1080, "", 0}},
+		{0, "-D1080", Spec{Dynamic, "", 1080, "", 0}},
+		{Dynamic, "127.0.0.1:0", Spec{Dynamic, "127.0.0.1", 0, "", 0}},
+		{Dynamic, "[::1]:1080", Spec{Dynamic, "::1", 1080, "", 0}},
+		{Dynamic, "*:1080", Spec{Dynamic, "*", 1080, "", 0}},
+		{Dynamic, ":1080", Spec{Dynamic, "*", 1080, "", 0}},
+		{Dynamic, "localhost/1080", Spec{Dynamic, "localhost", 1080, "", 0}},
+		{Dynamic, "::1/1080", Spec{Dynamic, "::1", 1080, "", 0}},
 	} {
 		got, err := ParseSpec(tt.kind, tt.in)
 		if err != nil {
@@ -72,7 +81,14 @@ func TestParseSpecErrors(t *testing.T) {
 		{Local, "8080:d b:80", "bad character"},
 		{Local, "8080:db%1:80", "not an IPv6 address"},
 		{Local, "x y:8080:db:80", "bad character"},
-		{'D', "8080", "bad forward kind"},
+		{'X', "8080", "bad forward kind"},
+		{Dynamic, "", "empty"},
+		{Dynamic, "1080:db:80", "3 fields"},
+		{Dynamic, "a:b:1080", "3 fields"},
+		{Dynamic, "70000", "out of range"},
+		{Dynamic, "x y:1080", "bad character"},
+		{Dynamic, "[::1:1080", "unbalanced"},
+		{Local, "-D 1080", "says -D but a -L forward"},
 	} {
 		_, err := ParseSpec(tt.kind, tt.in)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -90,6 +106,9 @@ func TestSpecAddrs(t *testing.T) {
 		{"-L :8080:db:5432", "-L *:8080:db:5432", ":8080", "db:5432", "ssh -N -L '*:8080:db:5432' -p 2222 alice@gw"},
 		{"-R [::1]:0:[fd00::5]:80", "-R [::1]:0:[fd00::5]:80", "[::1]:0", "[fd00::5]:80", "ssh -N -R '[::1]:0:[fd00::5]:80' -p 2222 alice@gw"},
 		{"-R 127.0.0.1:9000:localhost:80", "-R 127.0.0.1:9000:localhost:80", "127.0.0.1:9000", "localhost:80", "ssh -N -R 127.0.0.1:9000:localhost:80 -p 2222 alice@gw"},
+		{"-D 1080", "-D 1080", "localhost:1080", "", "ssh -N -D 1080 -p 2222 alice@gw"},
+		{"-D [::1]:0", "-D [::1]:0", "[::1]:0", "", "ssh -N -D '[::1]:0' -p 2222 alice@gw"},
+		{"-D *:1080", "-D *:1080", ":1080", "", "ssh -N -D '*:1080' -p 2222 alice@gw"},
 	} {
 		s := mustSpec(t, tt.spec)
 		if got := s.String(); got != tt.str {
@@ -108,6 +127,9 @@ func TestSpecAddrs(t *testing.T) {
 	if got := mustSpec(t, "-L 1:h:2").Command("", "gw", 22); got != "ssh -N -L 1:h:2 gw" {
 		t.Errorf("Command without user and default port = %q", got)
 	}
+	if got := mustSpec(t, "-D 1080").CommandVia("bob@b1:2022,[::1]", "alice", "gw", 22); got != "ssh -N -D 1080 -J 'bob@b1:2022,[::1]' alice@gw" {
+		t.Errorf("CommandVia = %q", got)
+	}
 }
 
 func FuzzParseSpec(f *testing.F) {
@@ -116,20 +138,28 @@ func FuzzParseSpec(f *testing.F) {
 		"*:0:h:1", "::1/8080/fd00::5/80", "[::1]:x", "[", "]", "[]:1:h:2", "-L", "1:[a]:2",
 		"a:b:c:d:e", "8080:fe80::1%eth0:80", "[fe80::1%25eth0]:1:h:2", "-R //1//", "65536:h:1",
 		"-L\t1:h:2", "R  1:h:2", "1:h:2\x00", "1:h\u00e9:2", "[::ffff:1.2.3.4]:1:h:2",
+		"-D 1080", "-D [::1]:0", "D *:1", "-D :1", "-D a/1", "-D 1:h:2",
 	} {
 		f.Add(byte(0), s)
 		f.Add(byte('L'), s)
+		f.Add(byte('D'), s)
 	}
 	f.Fuzz(func(t *testing.T, k byte, s string) {
 		spec, err := ParseSpec(Kind(k), s)
 		if err != nil {
 			return
 		}
-		if spec.Kind != Local && spec.Kind != Remote {
+		switch spec.Kind {
+		case Local, Remote:
+			if spec.EntryPort < 0 || spec.EntryPort > 65535 || spec.ExitPort < 1 || spec.ExitPort > 65535 || spec.ExitHost == "" {
+				t.Fatalf("ParseSpec(%q) = %+v: out of range", s, spec)
+			}
+		case Dynamic:
+			if spec.EntryPort < 0 || spec.EntryPort > 65535 || spec.ExitPort != 0 || spec.ExitHost != "" {
+				t.Fatalf("ParseSpec(%q) = %+v: a -D with an exit, or out of range", s, spec)
+			}
+		default:
 			t.Fatalf("ParseSpec(%q) gave kind %v", s, spec.Kind)
-		}
-		if spec.EntryPort < 0 || spec.EntryPort > 65535 || spec.ExitPort < 1 || spec.ExitPort > 65535 || spec.ExitHost == "" {
-			t.Fatalf("ParseSpec(%q) = %+v: out of range", s, spec)
 		}
 		again, err := ParseForward(spec.String())
 		if err != nil {
@@ -142,4 +172,13 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("ParseSpec(%v, %q) = %+v, %v", spec.Kind, spec.String(), kinded, err)
 		}
 	})
+}
+
+func mustSpec(t testing.TB, s string) Spec {
+	t.Helper()
+	spec, err := ParseForward(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
 }

@@ -39,7 +39,7 @@ func (s *session) forward(text string) (any, error) {
 	obj.Set("kind", string(rune(spec.Kind)))
 	obj.Set("spec", spec.String())
 	obj.Set("entry", f.Entry())
-	obj.Set("command", spec.Command(o.user, o.host, o.port))
+	obj.Set("command", spec.CommandVia(o.jumpArg(), o.user, o.host, o.port))
 	obj.Set("stats", bind(forwardStatsFunc, id))
 	obj.Set("close", bind(forwardCloseFunc, id))
 	return obj, nil

@@ -14,9 +14,11 @@
 //	  onHostKey: async (fingerprint, hostport) => true, // without hostKey; only true accepts; absent: refuse
 //	  token: "...",                      // relay token, if the relay requires one
 //	  onEvent: (ev) => {},               // {kind, time, forward, entry, conn, remote, bytesIn, bytesOut, error}
+//	  jump: [{host, port, user, password, // or privateKey, passphrase: jump hosts (ssh -J), first hop first;
+//	          hostKey}],                 // the relay reaches only the first; onHostKey gets each hop's host:port
 //	});
 //	s.hostKey;                           // "SHA256:..."
-//	const f = await s.forward("-L 127.0.0.1:0:10.0.0.5:80"); // or "-R ..."
+//	const f = await s.forward("-L 127.0.0.1:0:10.0.0.5:80"); // or "-R ...", or "-D 127.0.0.1:0" (SOCKS on the relay host)
 //	f.kind; f.spec; f.command; f.entry;  // "L", canonical spec, equivalent ssh command, bound entry socket
 //	f.stats();                           // {connections, active, bytesIn, bytesOut}; final counters once closed
 //	await f.close();
@@ -26,7 +28,9 @@
 //
 // Every failure rejects with an Error whose message says what failed and
 // why; a refusal by the relay also sets error.code to the relay's close code
-// (4403 policy, 4401 token, 4502 dial or listen failed, ...).
+// (4403 policy, 4401 token, 4502 dial or listen failed, ...); a refused host
+// key sets error.kind ("unknown", "changed", "revoked", "declined"),
+// error.hostport, error.fingerprint (offered) and error.known.
 //
 // -L entry sockets are bound on the relay host (listen bridge, relay
 // --allow-listen); the exits of -R are dialed by the relay (dial bridge,

@@ -21,8 +21,9 @@ type connectOptions struct {
 	passphrase string
 	hostKey    string
 	token      string
-	onHostKey  js.Value // async (fingerprint) => boolean
-	onEvent    js.Value // (event) => void
+	onHostKey  js.Value  // async (fingerprint) => boolean
+	onEvent    js.Value  // (event) => void
+	jump       []jumpHop // jump hosts, first hop first (see jump.go)
 }
 
 func (o *connectOptions) addr() string { return net.JoinHostPort(o.host, strconv.Itoa(o.port)) }
@@ -96,6 +97,9 @@ func parseConnectOptions(v js.Value) (*connectOptions, error) {
 		o.hostKey = normalizeFingerprint(o.hostKey)
 	}
 	if o.relay, err = relayURL(o.relay); err != nil {
+		return nil, err
+	}
+	if o.jump, err = parseJumpOption(v.Get("jump")); err != nil {
 		return nil, err
 	}
 	return o, nil

@@ -8,6 +8,7 @@ import (
 	"syscall/js"
 
 	"tunnelkit/relay/client"
+	"tunnelkit/tunnel"
 )
 
 var (
@@ -69,14 +70,37 @@ func panicError(r any) error {
 }
 
 // newError makes a JavaScript Error whose message is err's. Refusals by the
-// relay also carry the relay's close code as error.code (e.g. 4403).
+// relay also carry the relay's close code as error.code (e.g. 4403); a
+// refused host key carries its data (see setHostKeyError), so the page words
+// the remedy for a person instead of showing a library's message.
 func newError(err error) js.Value {
 	e := jsError.New(err.Error())
 	var ce *client.CloseError
 	if errors.As(err, &ce) {
 		e.Set("code", int(ce.Code))
 	}
+	var hke *tunnel.HostKeyError
+	if errors.As(err, &hke) {
+		setHostKeyError(e, hke)
+	}
 	return e
+}
+
+// setHostKeyError sets error.kind ("unknown", "changed", "revoked",
+// "declined"), error.hostport, error.keyType, error.fingerprint (offered)
+// and error.known (fingerprints on record; pinned says whether they were
+// pinned rather than from known_hosts).
+func setHostKeyError(e js.Value, hke *tunnel.HostKeyError) {
+	e.Set("kind", hke.Kind.String())
+	e.Set("hostport", hke.Addr)
+	e.Set("keyType", hke.KeyType)
+	e.Set("fingerprint", hke.Fingerprint)
+	known := make([]any, len(hke.Known))
+	for i, k := range hke.Known {
+		known[i] = k
+	}
+	e.Set("known", known)
+	e.Set("pinned", hke.Pinned)
 }
 
 // await waits for v, a Promise or a plain value, without blocking the event

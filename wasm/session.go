@@ -94,11 +94,43 @@ func dial(o *connectOptions) (any, error) {
 	hsCtx, hsCancel := context.WithTimeoutCause(ctx, handshakeTimeout,
 		errors.New("no SSH handshake within 2 minutes (is "+o.addr()+" an SSH server?)"))
 	defer hsCancel()
-	relayOpts := &client.Options{Token: o.token}
-	conn, err := client.Dial(hsCtx, o.relay, o.addr(), relayOpts)
+	conn, err := client.Dial(hsCtx, o.relay, o.firstAddr(), &client.Options{Token: o.token})
 	if err != nil {
 		return fail(wrap(what, err))
 	}
+	cfg := o.tunnelConfig(signers)
+	if cfg.Jump, err = o.jumpHosts(); err != nil {
+		conn.Close()
+		return fail(wrap(what, err))
+	}
+	if s.events != nil {
+		cfg.OnEvent = s.events.push
+	}
+	c, err := tunnel.Connect(hsCtx, newStream(conn), o.addr(), cfg)
+	if err != nil {
+		return fail(wrap(what, err))
+	}
+	s.client = c
+
+	registry.Lock()
+	registry.sessions[s.id] = s
+	registry.Unlock()
+
+	obj := jsObject.New()
+	obj.Set("hostKey", c.HostKey())
+	obj.Set("forward", bind(sessionForwardFunc, s.id))
+	obj.Set("close", bind(sessionCloseFunc, s.id))
+	closed, resolve, reject := deferred()
+	closed.Call("catch", noopFunc) // a session may end without anyone awaiting s.closed
+	obj.Set("closed", closed)
+	go s.wait(resolve, reject)
+	return obj, nil
+}
+
+// tunnelConfig is the session's tunnel configuration: entry sockets on
+// the relay host (listen bridge), exits dialled by the relay (dial bridge).
+func (o *connectOptions) tunnelConfig(signers []ssh.Signer) tunnel.Config {
+	relayOpts := &client.Options{Token: o.token}
 	cfg := tunnel.Config{
 		User:     o.user,
 		Password: o.password,
@@ -124,28 +156,7 @@ func dial(o *connectOptions) (any, error) {
 	if o.hostKey == "" && o.onHostKey.Type() == js.TypeFunction {
 		cfg.HostKey.Confirm = o.confirmHostKey
 	}
-	if s.events != nil {
-		cfg.OnEvent = s.events.push
-	}
-	c, err := tunnel.Connect(hsCtx, newStream(conn), o.addr(), cfg)
-	if err != nil {
-		return fail(wrap(what, err))
-	}
-	s.client = c
-
-	registry.Lock()
-	registry.sessions[s.id] = s
-	registry.Unlock()
-
-	obj := jsObject.New()
-	obj.Set("hostKey", c.HostKey())
-	obj.Set("forward", bind(sessionForwardFunc, s.id))
-	obj.Set("close", bind(sessionCloseFunc, s.id))
-	closed, resolve, reject := deferred()
-	closed.Call("catch", noopFunc) // a session may end without anyone awaiting s.closed
-	obj.Set("closed", closed)
-	go s.wait(resolve, reject)
-	return obj, nil
+	return cfg
 }
 
 // confirmHostKey asks the page's onHostKey(fingerprint, "host:port"), which

@@ -40,15 +40,11 @@ func runDemo(ctx context.Context, args []string) error {
 	pingerAddr := fs.String("pinger", "127.0.0.1:0", "demo pinger service `ADDR`")
 	password := fs.String("password", "", "demo user's password (default: random)")
 	verbose := fs.Bool("v", false, "log the relay's and the gateway's activity to stderr")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), demoUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, demoUsage, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return badUsage("demo", "unexpected argument %q", fs.Arg(0))
 	}
 	host, _, err := net.SplitHostPort(*listen)
 	if err != nil {
@@ -87,23 +83,7 @@ func runDemo(ctx context.Context, args []string) error {
 		ReadHeaderTimeout: rl.HandshakeTimeout(),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-
 	fmt.Fprint(demoOut, d.QuickStart("http://"+ln.Addr().String()))
-
-	select {
-	case err := <-errc: // serving failed
-		rl.Shutdown(context.Background())
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Fprintln(os.Stderr, "tunnelkit demo: stopping")
-	sctx, stop := context.WithTimeout(context.Background(), 3*time.Second)
-	defer stop()
-	go srv.Shutdown(sctx) // stops accepting; WebSocket streams are the relay's
-	rl.Shutdown(sctx)
-	srv.Close()
-	<-errc
-	return nil // the deferred d.Close stops the gateway and the services
+	// The deferred d.Close then stops the gateway and the services.
+	return serveThenDrain(ctx, "demo", srv, rl, 3*time.Second, func() error { return srv.Serve(ln) })
 }

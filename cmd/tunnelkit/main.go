@@ -18,8 +18,9 @@ const usage = `tunnelkit: SSH port forwarding from a terminal or a web page
 usage:
   tunnelkit demo  [--listen ADDR]               relay + web UI + demo gateway on loopback
   tunnelkit serve [--listen ADDR] [--allow ...] relay + web UI
-  tunnelkit ssh   [-L SPEC]... [-R SPEC]... USER@HOST
+  tunnelkit ssh   [-L SPEC]... [-R SPEC]... [-D SPEC]... [-J JUMP] [USER@]HOST|ALIAS
   tunnelkit proxy --relay URL HOST:PORT         stdin/stdout over the relay (ProxyCommand)
+  tunnelkit version                             print the version (also --version)
 
 Run "tunnelkit COMMAND -h" for a command's flags.
 `
@@ -28,6 +29,9 @@ Run "tunnelkit COMMAND -h" for a command's flags.
 var commands = map[string]func(ctx context.Context, args []string) error{}
 
 func main() {
+	if len(os.Args) >= 2 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
+		os.Args[1] = "version"
+	}
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		fmt.Fprint(os.Stderr, usage)
 		if len(os.Args) < 2 {
@@ -37,7 +41,7 @@ func main() {
 	}
 	run, ok := commands[os.Args[1]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "tunnelkit: unknown command %q\n\n%s", os.Args[1], usage)
+		fmt.Fprintf(os.Stderr, "tunnelkit: unknown command %q\nrun 'tunnelkit -h' for the commands\n", os.Args[1])
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -47,6 +51,11 @@ func main() {
 			return
 		}
 		fmt.Fprintf(os.Stderr, "tunnelkit %s: %v%s\n", os.Args[1], err, relayHint(err))
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(os.Stderr, ue.hint())
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }

@@ -33,20 +33,15 @@ func runProxy(ctx context.Context, args []string) error {
 	relayURL := fs.String("relay", "", "relay `URL`: ws://HOST:PORT or wss://HOST/PREFIX (http, https work too)")
 	tokenFile := fs.String("token-file", "", "read the relay token from `FILE` (default: $TUNNELKIT_TOKEN)")
 	timeout := fs.Duration("connect-timeout", 30*time.Second, "give up connecting after this long")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), proxyUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, strings.ReplaceAll(proxyUsage, "%%", "%"), args); err != nil {
 		return err
 	}
 	target, err := proxyTarget(fs.Args())
 	if err != nil {
-		fs.Usage()
-		return err
+		return &usageError{"proxy", err}
 	}
 	if *relayURL == "" {
-		return errors.New("--relay is required, e.g. --relay wss://relay.example.com")
+		return badUsage("proxy", "--relay is required, e.g. --relay wss://relay.example.com")
 	}
 	token, err := readToken(*tokenFile)
 	if err != nil {
@@ -83,11 +78,11 @@ func readToken(file string) (string, error) {
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("read token: %w", err)
+		return "", fmt.Errorf("--token-file: %w", err)
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {
-		return "", fmt.Errorf("token file %s is empty", file)
+		return "", fmt.Errorf("--token-file %s is empty", file)
 	}
 	return tok, nil
 }

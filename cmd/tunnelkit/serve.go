@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"strings"
 	"time"
 
 	"tunnelkit/relay"
@@ -34,152 +32,176 @@ address.
 flags:
 `
 
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+// serveOptions is the command line of tunnelkit serve.
+type serveOptions struct {
+	listen, config, tokenFile, publicHost string
+	allow, allowListen, origins, proxies  repeated
+	maxStreams, maxPerClient              int
+	maxMsg                                int64
+	idle, dialTimeout, drain              time.Duration
+	logFormat, tlsCert, tlsKey            string
+}
 
 func runServe(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	var allow, allowListen, origins, proxies listFlag
-	listen := fs.String("listen", "127.0.0.1:8080", "serve on `ADDR` (HOST:PORT)")
-	fs.Var(&allow, "allow", "allow dialing `RULE` (repeatable)")
-	fs.Var(&allowListen, "allow-listen", "allow listening on `RULE` (repeatable)")
-	config := fs.String("config", "", "read rules from `FILE`: one per line, RULE to dial, listen=RULE to listen, # comments")
-	tokenFile := fs.String("token-file", "", "require a token from `FILE`: per line TOKEN [name=NAME] [RULE|listen=RULE]...")
-	fs.Var(&origins, "allow-origin", "also accept browser pages from `ORIGIN` (host pattern, repeatable)")
-	publicHost := fs.String("public-host", "", "answer only requests for `HOST[:PORT]` (the Host header)")
-	fs.Var(&proxies, "trusted-proxy", "trust X-Forwarded-For from `CIDR` (repeatable)")
-	maxStreams := fs.Int("max-streams", relay.DefaultMaxStreams, "streams at once, overall")
-	maxPerClient := fs.Int("max-streams-per-client", relay.DefaultMaxStreamsPerClient, "streams at once per client IP")
-	maxMsg := fs.Int64("max-message-size", relay.DefaultMaxMessageSize, "largest WebSocket message in `BYTES`")
-	idle := fs.Duration("idle-timeout", relay.DefaultIdleTimeout, "close a stream after no data either way for this long")
-	dialTimeout := fs.Duration("dial-timeout", relay.DefaultDialTimeout, "resolve and connect within this long")
-	drain := fs.Duration("drain-timeout", 10*time.Second, "on SIGTERM, let streams finish for this long")
-	logFormat := fs.String("log-format", "text", "audit log format: `text` or json")
-	tlsCert := fs.String("tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (with --tls-key)")
-	tlsKey := fs.String("tls-key", "", "private key `FILE` for --tls-cert")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), serveUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	o, err := parseServeArgs(args)
+	if err != nil {
 		return err
 	}
+	logger, err := o.logger()
+	if err != nil {
+		return err
+	}
+	cfg, err := o.relayConfig(logger)
+	if err != nil {
+		return err
+	}
+	return o.serve(ctx, cfg)
+}
+
+func parseServeArgs(args []string) (*serveOptions, error) {
+	o := &serveOptions{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "serve on `ADDR` (HOST:PORT)")
+	fs.Var(&o.allow, "allow", "allow dialing `RULE` (repeatable)")
+	fs.Var(&o.allowListen, "allow-listen", "allow listening on `RULE` (repeatable)")
+	fs.StringVar(&o.config, "config", "", "read rules from `FILE`: one per line, RULE to dial, listen=RULE to listen, # comments")
+	fs.StringVar(&o.tokenFile, "token-file", "", "require a token from `FILE`: per line TOKEN [name=NAME] [RULE|listen=RULE]...")
+	fs.Var(&o.origins, "allow-origin", "also accept browser pages from `ORIGIN` (host pattern, repeatable)")
+	fs.StringVar(&o.publicHost, "public-host", "", "answer only requests for `HOST[:PORT]` (the Host header)")
+	fs.Var(&o.proxies, "trusted-proxy", "trust X-Forwarded-For from `CIDR` (repeatable)")
+	fs.IntVar(&o.maxStreams, "max-streams", relay.DefaultMaxStreams, "streams at once, overall")
+	fs.IntVar(&o.maxPerClient, "max-streams-per-client", relay.DefaultMaxStreamsPerClient, "streams at once per client IP")
+	fs.Int64Var(&o.maxMsg, "max-message-size", relay.DefaultMaxMessageSize, "largest WebSocket message in `BYTES`")
+	fs.DurationVar(&o.idle, "idle-timeout", relay.DefaultIdleTimeout, "close a stream after no data either way for this long")
+	fs.DurationVar(&o.dialTimeout, "dial-timeout", relay.DefaultDialTimeout, "resolve and connect within this long")
+	fs.DurationVar(&o.drain, "drain-timeout", 10*time.Second, "on SIGTERM, let streams finish for this long")
+	fs.StringVar(&o.logFormat, "log-format", "text", "audit log format: `text` or json")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (with --tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` for --tls-cert")
+	if err := parseFlags(fs, serveUsage, args); err != nil {
+		return nil, err
+	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (rules go after --allow)", fs.Arg(0))
+		return nil, badUsage("serve", "unexpected argument %q (rules go after --allow)", fs.Arg(0))
 	}
-	if (*tlsCert == "") != (*tlsKey == "") {
-		return errors.New("--tls-cert and --tls-key go together")
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, badUsage("serve", "--tls-cert and --tls-key go together")
 	}
+	return o, nil
+}
 
-	var logger *slog.Logger
-	switch *logFormat {
+func (o *serveOptions) logger() (*slog.Logger, error) {
+	switch o.logFormat {
 	case "text":
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		return slog.New(slog.NewTextHandler(os.Stderr, nil)), nil
 	case "json":
-		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	default:
-		return fmt.Errorf("--log-format %q: want text or json", *logFormat)
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
 	}
+	return nil, badUsage("serve", "--log-format %q: want text or json", o.logFormat)
+}
 
+// relayConfig builds the relay's configuration from the flags and the
+// --config and --token-file files, and checks it is safe to expose.
+func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 	cfg := relay.Config{
-		Allow:               allow,
-		AllowListen:         allowListen,
-		AllowOrigins:        origins,
-		PublicHost:          *publicHost,
-		TrustedProxies:      proxies,
-		MaxStreams:          *maxStreams,
-		MaxStreamsPerClient: *maxPerClient,
-		MaxMessageSize:      *maxMsg,
-		IdleTimeout:         *idle,
-		DialTimeout:         *dialTimeout,
+		Allow:               o.allow,
+		AllowListen:         o.allowListen,
+		AllowOrigins:        o.origins,
+		PublicHost:          o.publicHost,
+		TrustedProxies:      o.proxies,
+		MaxStreams:          o.maxStreams,
+		MaxStreamsPerClient: o.maxPerClient,
+		MaxMessageSize:      o.maxMsg,
+		IdleTimeout:         o.idle,
+		DialTimeout:         o.dialTimeout,
 		Logger:              logger,
 	}
-	if *config != "" {
-		f, err := os.Open(*config)
+	if o.config != "" {
+		a, al, err := readRuleFile(o.config)
 		if err != nil {
-			return err
-		}
-		a, al, err := relay.ParseRuleFile(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", *config, err)
+			return cfg, err
 		}
 		cfg.Allow = append(cfg.Allow, a...)
 		cfg.AllowListen = append(cfg.AllowListen, al...)
 	}
-	if *tokenFile != "" {
-		f, err := os.Open(*tokenFile)
+	if o.tokenFile != "" {
+		tokens, err := readTokenFile(o.tokenFile)
 		if err != nil {
-			return err
+			return cfg, err
 		}
-		cfg.Tokens, err = relay.ParseTokenFile(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", *tokenFile, err)
-		}
-		if len(cfg.Tokens) == 0 {
-			return fmt.Errorf("%s has no tokens", *tokenFile)
-		}
+		cfg.Tokens = tokens
 	}
-	if err := checkExposure(*listen, len(cfg.Tokens) > 0, len(cfg.Allow)+len(cfg.AllowListen) > 0); err != nil {
-		return err
-	}
+	err := checkExposure(o.listen, len(cfg.Tokens) > 0, len(cfg.Allow)+len(cfg.AllowListen) > 0)
+	return cfg, err
+}
 
+// readRuleFile reads --config FILE.
+func readRuleFile(file string) (allow, allowListen []string, err error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--config: %w", err)
+	}
+	defer f.Close()
+	allow, allowListen, err = relay.ParseRuleFile(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--config %s: %w", file, err)
+	}
+	return allow, allowListen, nil
+}
+
+// readTokenFile reads --token-file FILE, which must hold a token.
+func readTokenFile(file string) ([]relay.Token, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("--token-file: %w", err)
+	}
+	defer f.Close()
+	tokens, err := relay.ParseTokenFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("--token-file %s: %w", file, err)
+	}
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("--token-file %s has no tokens", file)
+	}
+	return tokens, nil
+}
+
+// serve runs the relay and the UI until ctx ends, then drains.
+func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 	rl, err := relay.New(cfg)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return err
+		rl.Shutdown(context.Background())
+		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
 	srv := &http.Server{
 		Handler:           rl.WithUI(web.Handler()),
 		ReadHeaderTimeout: rl.HandshakeTimeout(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		// No ReadTimeout or WriteTimeout: they would cut long streams.
 	}
 	// WebSocket streams need HTTP/1.1 (they take over the connection).
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	scheme := "http"
-	if *tlsCert != "" {
+	if o.tlsCert != "" {
 		scheme = "https"
 	}
 	fmt.Fprintf(os.Stderr, "tunnelkit serve: listening on %s://%s/\n", scheme, ln.Addr())
 	if len(cfg.Allow)+len(cfg.AllowListen) == 0 && len(cfg.Tokens) == 0 {
 		fmt.Fprintln(os.Stderr, "tunnelkit serve: no --allow or --allow-listen rules: the relay will refuse every stream")
 	}
-
-	errc := make(chan error, 1)
-	go func() {
-		if *tlsCert != "" {
-			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
-		} else {
-			errc <- srv.Serve(ln)
+	return serveThenDrain(ctx, "serve", srv, rl, o.drain, func() error {
+		if o.tlsCert != "" {
+			return srv.ServeTLS(ln, o.tlsCert, o.tlsKey)
 		}
-	}()
-	select {
-	case err := <-errc:
-		rl.Shutdown(context.Background())
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Fprintf(os.Stderr, "tunnelkit serve: shutting down, draining streams for up to %v\n", *drain)
-	dctx, cancel := context.WithTimeout(context.Background(), *drain)
-	defer cancel()
-	go srv.Shutdown(dctx) // stops accepting; WebSocket streams are the relay's
-	if err := rl.Shutdown(dctx); err != nil {
-		fmt.Fprintln(os.Stderr, "tunnelkit serve: drain timeout: closed the remaining streams")
-	}
-	srv.Close()
-	<-errc
-	return nil
+		return srv.Serve(ln)
+	})
 }
 
 // checkExposure refuses to run an open relay on a network address: with

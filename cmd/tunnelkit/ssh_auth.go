@@ -22,23 +22,32 @@ import (
 // sshAuth is what tunnelkit ssh authenticates with.
 type sshAuth struct {
 	signers  []ssh.Signer
-	methods  []ssh.AuthMethod // the agent, then terminal password prompts
-	password string           // from $TUNNELKIT_PASSWORD
-	agent    io.Closer
+	agent    ssh.AuthMethod // nil without an agent
+	password string         // from $TUNNELKIT_PASSWORD
+	conn     io.Closer      // the agent connection
 }
 
 func (a *sshAuth) close() {
-	if a.agent != nil {
-		a.agent.Close()
+	if a.conn != nil {
+		a.conn.Close()
 	}
 }
 
-// loadAuth reads the keys (the -i files, else the default ones that exist),
-// connects to the agent if there is one, and sets up the password.
-func loadAuth(keyFiles []string, log *slog.Logger) (*sshAuth, error) {
+// keySource says where key files come from: -i files must all load; the
+// defaults and ssh config's IdentityFile are skipped when missing.
+type keySource struct {
+	files    []string
+	explicit bool // from -i
+	noAgent  bool // IdentitiesOnly: offer only these keys
+}
+
+// loadAuth reads the keys (the -i files, else those of the ssh config, else
+// the default ones that exist), connects to the agent if there is one, and
+// sets up the password.
+func loadAuth(src keySource, log *slog.Logger) (*sshAuth, error) {
 	a := &sshAuth{password: os.Getenv("TUNNELKIT_PASSWORD")}
-	explicit := len(keyFiles) > 0
-	if !explicit {
+	keyFiles := src.files
+	if len(keyFiles) == 0 {
 		if home, err := os.UserHomeDir(); err == nil {
 			for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
 				keyFiles = append(keyFiles, filepath.Join(home, ".ssh", name))
@@ -50,43 +59,52 @@ func loadAuth(keyFiles []string, log *slog.Logger) (*sshAuth, error) {
 		switch {
 		case err == nil:
 			a.signers = append(a.signers, s)
-		case explicit:
+		case src.explicit:
 			return nil, err
 		case !errors.Is(err, fs.ErrNotExist):
-			log.Warn("skipping default key", "file", file, "err", err)
+			log.Warn("skipping key", "file", file, "err", err)
 		}
 	}
-	if os.Getenv("SSH_AUTH_SOCK") != "" {
+	if os.Getenv("SSH_AUTH_SOCK") != "" && !src.noAgent {
 		m, conn, err := tunnel.AgentAuth()
 		if err != nil {
 			log.Warn("going on without the SSH agent", "err", err)
 		} else {
-			a.agent = conn
-			a.methods = append(a.methods, m)
+			a.conn, a.agent = conn, m
 		}
 	}
-	if a.password == "" && isTerminal() {
-		// Asked at most once, and only if the gateway gets that far.
-		ask := sync.OnceValues(func() (string, error) { return readSecret("Password: ") })
-		a.methods = append(a.methods,
-			ssh.KeyboardInteractive(func(name, instruction string, questions []string, echos []bool) ([]string, error) {
-				answers := make([]string, len(questions))
-				for i := range questions {
-					if echos[i] {
-						continue
-					}
-					pw, err := ask()
-					if err != nil {
-						return nil, err
-					}
-					answers[i] = pw
-				}
-				return answers, nil
-			}),
-			ssh.PasswordCallback(ask),
-		)
-	}
 	return a, nil
+}
+
+// methods are the agent, then terminal password prompts for one server;
+// prompt is what to ask ("Password: ").
+func (a *sshAuth) methods(prompt string) []ssh.AuthMethod {
+	var ms []ssh.AuthMethod
+	if a.agent != nil {
+		ms = append(ms, a.agent)
+	}
+	if a.password != "" || !isTerminal() {
+		return ms
+	}
+	// Asked at most once, and only if the server gets that far.
+	ask := sync.OnceValues(func() (string, error) { return readSecret(prompt) })
+	return append(ms,
+		ssh.KeyboardInteractive(func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+			answers := make([]string, len(questions))
+			for i := range questions {
+				if echos[i] {
+					continue
+				}
+				pw, err := ask()
+				if err != nil {
+					return nil, err
+				}
+				answers[i] = pw
+			}
+			return answers, nil
+		}),
+		ssh.PasswordCallback(ask),
+	)
 }
 
 // loadKey reads a private key, asking for its passphrase when it is
@@ -135,7 +153,7 @@ func readSecret(prompt string) (string, error) {
 
 // confirmHostKey asks, as ssh does, whether to trust an unknown host key.
 func confirmHostKey(ctx context.Context, hostport, fingerprint string) (bool, error) {
-	fmt.Fprintf(os.Stderr, "The authenticity of gateway %s can't be established.\nIts host key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no)? ", hostport, fingerprint)
+	fmt.Fprintf(os.Stderr, "The authenticity of host %s can't be established.\nIts host key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no)? ", hostport, fingerprint)
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	if err != nil {
 		return false, err
