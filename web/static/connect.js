@@ -139,6 +139,9 @@ function rememberToken(token) {
 function onEvent(ev) {
   if (!ev) return;
   if (onForwardEvent(ev)) return;
+  // A forward that failed to start reports it where it was added (under
+  // the field): its events are not the session's.
+  if (ev.forward) return;
   if (ev.error && state.session) showBanner(sentence(plain(ev.error)));
 }
 

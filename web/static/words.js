@@ -55,13 +55,13 @@ export function connectWords(err, target, hp, useKey) {
     const why = relayReason(raw);
     return { text: "The relay could not reach " + hp + (why ? " (" + why + ")" : "") + ". Check the gateway's host and port.", field: "host", detail };
   }
-  if (has(low, "wrong passphrase", "passphrase")) {
+  if (has(low, "wrong passphrase", "private key is encrypted")) {
     return { text: "Wrong passphrase for this private key.", field: "passphrase", detail };
   }
   if (has(low, "cannot parse private key", "cannot decrypt private key")) {
     return { text: "This file is not a private key tunnelkit can read (OpenSSH or PEM format).", field: "keyfile", detail };
   }
-  if (has(low, "unable to authenticate", "password rejected", "no supported methods remain")) {
+  if (has(low, "unable to authenticate", "password rejected", "no supported methods remain", "authentication as")) {
     return useKey
       ? { text: "The gateway does not accept this key for " + target + ".", field: "keyfile", detail }
       : { text: "Wrong user name or password for " + target + ".", field: "password", detail };
