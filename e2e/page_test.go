@@ -313,7 +313,7 @@ func TestUIDiagramAndLive(t *testing.T) {
 	shoot(t, ctx, "page-chain-live")
 	conn.Close()
 	if !waitFor(20*time.Second, func() bool {
-		return mustJS[int](t, ctx, `return document.querySelectorAll("#forwards > li:first-child .event").length;`) >= 2
+		return mustJS[int](t, ctx, `return document.querySelectorAll("#forwards > li:first-child .event:not(.event-none)").length;`) >= 2
 	}) {
 		t.Error("recent events: want opened and closed listed")
 	}

@@ -143,6 +143,7 @@ export function addForwardView(fw, f) {
   evBox.append(el("h4", "", "Recent events"));
   v.evList = el("div", "event-list");
   v.evList.setAttribute("role", "list");
+  v.evList.append(item("event event-none", "Nothing yet."));
   v.evList.setAttribute("aria-live", "polite");
   evBox.append(v.evList);
   const live = el("div", "live");
