@@ -125,6 +125,7 @@ func TestUIErrorsInPlace(t *testing.T) {
 	if label := text(t, ctx, "#hostkey-accept"); label != "Trust" {
 		t.Errorf("accept button says %q, want Trust", label)
 	}
+	checkAccessibility(t, ctx, "host-key dialog")
 	do(t, ctx, "trust", chromedp.Click(chromedp.CSS("#hostkey-accept")), chromedp.WaitVisible(chromedp.CSS("#connect-error")))
 	want := "Wrong user name or password for " + st.SSHD.PasswordUser + "@" + st.SSHD.Addr + "."
 	if got := text(t, ctx, "#connect-error-text"); got != want {
@@ -341,6 +342,9 @@ func TestUIDiagramAndLive(t *testing.T) {
 	}
 	shoot(t, ctx, "page-failing")
 	checkAccessibility(t, ctx, "session with a chain")
+	setScheme(t, ctx, "dark")
+	checkAccessibility(t, ctx, "session with a chain, dark")
+	setScheme(t, ctx, "light")
 }
 
 // TestUILoadProgress: on a throttled link the page shows a progress bar
@@ -521,4 +525,75 @@ func TestUIRestore(t *testing.T) {
 	if href := mustJS[string](t, tab, `return location.href;`); strings.Contains(href, "#share") {
 		t.Errorf("the share fragment stays in the address bar: %s", href)
 	}
+}
+
+// setScheme emulates prefers-color-scheme.
+func setScheme(t *testing.T, ctx context.Context, scheme string) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+	}); err != nil {
+		t.Fatalf("emulate %s: %v", scheme, err)
+	}
+}
+
+// TestUIRefusedByRelay: a -R whose exit the relay's policy refuses turns
+// its card "failing" with what it means for the person at the page (ask the
+// relay's operator), never the operator's flag.
+func TestUIRefusedByRelay(t *testing.T) {
+	pinger := sshtest.StartPinger(t, "127.0.0.1:0") // not in the relay's allow list
+	st := startStack(t)
+	ctx := newBrowser(t)
+	do(t, ctx, "set the viewport", chromedp.EmulateViewport(1280, 900))
+	openPage(t, ctx, st.PageURL)
+	connectViaUI(t, ctx, st, "")
+	addSpec(t, ctx, "-R 127.0.0.1:0:"+pinger, 1)
+	entry := mustJS[string](t, ctx, `return document.querySelector("#forwards > li").dataset.entry;`)
+	if c, err := net.DialTimeout("tcp", entry, 5*time.Second); err == nil {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.Read(make([]byte, 1))
+		c.Close()
+	} else {
+		t.Fatalf("connect to the gateway's entry %s: %v", entry, err)
+	}
+	var card map[string]string
+	if !waitFor(20*time.Second, func() bool {
+		card = mustJS[map[string]string](t, ctx, `const li = document.querySelector("#forwards > li");
+			return {state: li.dataset.state, err: li.querySelector(".forward-error").innerText, page: document.body.innerText};`)
+		return card["state"] == "failing"
+	}) {
+		t.Fatalf("card %q after a refused exit, want failing", card["state"])
+	}
+	if want := "This relay does not allow reaching " + pinger + ". Ask its operator"; !strings.Contains(card["err"], want) {
+		t.Errorf("card says %q, want %q", card["err"], want)
+	}
+	if strings.Contains(card["page"], "--allow") {
+		t.Errorf("the page names an operator flag: %q", card["page"])
+	}
+	if errs := visibleErrors(t, ctx); len(errs) != 1 {
+		t.Errorf("visible errors %q, want the card's only", errs)
+	}
+}
+
+// TestUIConnectionLost: when the gateway dies the page says so in a
+// sentence (the detail behind the toggle), and the phone header keeps the
+// whole status visible.
+func TestUIConnectionLost(t *testing.T) {
+	st := startStack(t)
+	ctx := newBrowser(t)
+	do(t, ctx, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	openPage(t, ctx, st.PageURL)
+	connectViaUI(t, ctx, st, "")
+	if clipped := mustJS[bool](t, ctx, `const s = document.getElementById("status"); return s.scrollWidth > s.clientWidth + 1;`); clipped {
+		t.Errorf("the phone header clips the status %q", text(t, ctx, "#status"))
+	}
+	st.SSHD.Kill()
+	do(t, ctx, "wait for the loss", chromedp.WaitVisible(chromedp.CSS("#connect-error")))
+	if got := text(t, ctx, "#connect-error-text"); got != "The connection to the gateway has ended. Connect again to continue." {
+		t.Errorf("lost connection says %q", got)
+	}
+	if status := text(t, ctx, "#status"); status != "Connection lost" {
+		t.Errorf("status %q, want Connection lost", status)
+	}
+	shoot(t, ctx, "page-connection-lost")
 }

@@ -389,6 +389,11 @@ func TestUIDemo(t *testing.T) {
 	}) {
 		t.Fatal("the page did not pick up /demo.json")
 	}
+	// The demo's note comes beside the privacy line, not instead of it.
+	if both := mustJS[bool](t, ctx, `const n = document.getElementById("demo-note"), p = document.querySelector(".privacy");
+		return !n.hidden && n.textContent.includes("Demo") && p.offsetParent !== null && p.textContent.includes("stay in this tab");`); !both {
+		t.Error("the demo note and the privacy line are not both shown")
+	}
 	gw := d.Info()
 	form := mustJS[map[string]string](t, ctx, `const v = id => document.getElementById(id).value;
 		return {host: v("host"), port: v("port"), user: v("user"), password: v("password")};`)

@@ -75,7 +75,10 @@ export function buildDiagram(path, vertical, label) {
       const x = W / 2, y1 = a.y + a.h + 3, y2 = b.y - 3;
       if (kind === "ssh") g.append(svgEl("rect", { class: "pipe", x: x - 34, y: y1 - 2, width: 68, height: y2 - y1 + 4, rx: 14 }));
       g.append(arrow(x - 12, y1, x - 12, y2, "out"), arrow(x + 12, y2, x + 12, y1, "in"));
-      g.append(svgEl("text", { class: "link-label link-label-" + kind, x: x + 42, y: (y1 + y2) / 2 + 4 }, LINK_TEXT[kind]));
+      // Beside a vertical link there is room for a short word per line.
+      const label = svgEl("text", { class: "link-label link-label-" + kind, x: x + 42, y: (y1 + y2) / 2 + (kind === "ssh" ? -4 : 4) });
+      LINK_TEXT[kind].split(", ").forEach((line, j) => label.append(svgEl("tspan", { x: x + 42, dy: j ? 14 : 0 }, line)));
+      g.append(label);
     } else {
       const y = a.y + a.h / 2, x1 = a.x + a.w + 3, x2 = b.x - 3;
       if (kind === "ssh") g.append(svgEl("rect", { class: "pipe", x: x1 - 2, y: y - 30, width: x2 - x1 + 4, height: 60, rx: 16 }));

@@ -113,10 +113,14 @@ export function forwardWords(err, f) {
 export function eventWords(raw, f) {
   const text = plain(raw);
   const low = text.toLowerCase();
-  if (has(low, "refused", "not in allow list", "policy")) {
-    if (has(low, "relay")) return "This relay does not allow reaching " + f.exit + ". Ask its operator.";
-    return "The gateway refused to open " + f.exit + ": nothing listens there, or the gateway does not allow it.";
+  if (has(low, "relay refused")) {
+    return "This relay does not allow reaching " + f.exit + ". Ask its operator to allow it.";
   }
-  if (has(low, "cannot reach", "connect:", "dial")) return "Could not reach " + f.exit + ": " + sentence(text.replace(/^.*?: /, ""));
+  if (has(low, "gateway refused to open")) {
+    if (has(low, "prohibited")) return "The gateway does not allow forwarding to " + f.exit + ". Ask its administrator.";
+    return "The gateway could not reach " + f.exit + ": nothing accepts connections there, or the gateway cannot see it. Check the exit host and port.";
+  }
+  if (has(low, "connection refused")) return "Nothing accepts connections at " + f.exit + ". Check the exit host and port.";
+  if (has(low, "relay")) return "The relay could not reach " + f.exit + ". Check the exit host and port.";
   return sentence(text);
 }
