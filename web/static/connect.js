@@ -6,7 +6,7 @@
 import { $, setStatus, showFieldError, markField, hostPort, message } from "./dom.js";
 import { state } from "./state.js";
 import { checkHostKey } from "./hostkeys.js";
-import { connectWords, sentence, plain, CODE } from "./words.js";
+import { connectWords, sentence, plain } from "./words.js";
 import { clearForwards, onForwardEvent } from "./forwards.js";
 import { updatePreview } from "./editor.js";
 import { showBanner, clearBanner } from "./banner.js";
@@ -111,7 +111,7 @@ export async function connectWith(f) {
         (mismatch.forgotten ? " The remembered key was forgotten: connect again to review the new one." : ""), "", null);
     } else {
       const w = connectWords(e, target, hp, f.useKey);
-      if (e && e.code === CODE.token) showTokenField();
+      if (w.field === "token") showTokenField();
       formError(w.text, sentence(plain(message(e))), w.field);
     }
     setStatus("error", "Not connected");

@@ -7,6 +7,14 @@
 // Relay close codes (relay/PROTOCOL.md), as error.code.
 export const CODE = { token: 4401, policy: 4403, limit: 4429, failed: 4502, shutdown: 4503, timeout: 4504 };
 
+// codeOf is the relay's close code of err, from error.code or, where the
+// client names the refusal instead, error.kind.
+function codeOf(err) {
+  if (!err) return 0;
+  if (typeof err.code === "number") return err.code;
+  return CODE[err.kind] || 0;
+}
+
 // plain strips what only an operator can act on: "(see --allow)",
 // "use --token-file or TUNNELKIT_TOKEN" and the like.
 export function plain(text) {
@@ -38,7 +46,7 @@ export function connectWords(err, target, hp, useKey) {
   const raw = String((err && err.message) || err || "");
   const low = raw.toLowerCase();
   const detail = plain(raw);
-  const code = err && err.code;
+  const code = codeOf(err);
   if (code === CODE.token) {
     return { text: "This relay needs a token. Enter the token its operator gave you, then connect again.", field: "token", detail };
   }
@@ -86,7 +94,7 @@ export function forwardWords(err, f) {
   const raw = String((err && err.message) || err || "");
   const low = raw.toLowerCase();
   const detail = plain(raw);
-  const code = err && err.code;
+  const code = codeOf(err);
   const entry = f.entry;
   if (code === CODE.token) return { text: "The relay asks for a token: disconnect and enter it in the form.", detail };
   if (code === CODE.policy) {
