@@ -176,8 +176,9 @@ func TestUIForward(t *testing.T) {
 	if cmd := text(t, ctx, "#forwards li .command"); !strings.Contains(cmd, "-L "+spec) {
 		t.Errorf("forward's command %q lacks -L %s", cmd, spec)
 	}
-	if href := mustJS[string](t, ctx, `const a = document.querySelector("#forwards li .open-link"); return a ? a.href : "";`); href != "http://"+entry+"/" {
-		t.Errorf("open link %q, want http://%s/ (the relay is on this machine)", href, entry)
+	// The pinger does not speak HTTP: no "open as http://" for it (TestUIDemo checks the web exit has one).
+	if href := mustJS[string](t, ctx, `const a = document.querySelector("#forwards li .open-link"); return a ? a.href : "";`); href != "" {
+		t.Errorf("open link %q for the pinger, which does not speak HTTP", href)
 	}
 
 	// Move data through the entry socket; keep it flowing while we look.
@@ -388,6 +389,11 @@ func TestUIDemo(t *testing.T) {
 	}) {
 		t.Fatal("the page did not pick up /demo.json")
 	}
+	// The demo's note comes beside the privacy line, not instead of it.
+	if both := mustJS[bool](t, ctx, `const n = document.getElementById("demo-note"), p = document.querySelector(".privacy");
+		return !n.hidden && n.textContent.includes("Demo") && p.offsetParent !== null && p.textContent.includes("stay in this tab");`); !both {
+		t.Error("the demo note and the privacy line are not both shown")
+	}
 	gw := d.Info()
 	form := mustJS[map[string]string](t, ctx, `const v = id => document.getElementById(id).value;
 		return {host: v("host"), port: v("port"), user: v("user"), password: v("password")};`)
@@ -419,12 +425,13 @@ func TestUIDemo(t *testing.T) {
 		return string(b)
 	}
 	for i, want := range []string{"-L 127.0.0.1:0:" + d.WebAddr, "-R 127.0.0.1:0:" + d.WebAddr} {
-		chip := fmt.Sprintf(`[...document.querySelectorAll("#suggestions .chip")].find(b => b.firstChild.textContent === %s)`, jsString(want))
-		mustJS[any](t, ctx, `const b = `+chip+`; if (!b) throw new Error("no suggestion "+`+jsString(want)+`); b.click();`)
-		do(t, ctx, "add "+want,
-			chromedp.Click(chromedp.CSS("#forward-btn")),
-			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf("#forwards li:nth-child(%d) .entry", 1))),
-		)
+		// A chip leads with its label and adds its forward on click.
+		chip := fmt.Sprintf(`[...document.querySelectorAll("#suggestions .chip")].find(b => b.dataset.spec === %s)`, jsString(want))
+		if label := mustJS[string](t, ctx, `const b = `+chip+`; if (!b) throw new Error("no suggestion "+`+jsString(want)+`); return b.firstChild.textContent;`); label == want || label == "" {
+			t.Errorf("chip for %s leads with %q, want its human label", want, label)
+		}
+		mustJS[any](t, ctx, chip+`.click();`)
+		do(t, ctx, "add "+want, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf("#forwards li:nth-child(%d) .entry", 1))))
 		var entry string
 		if !waitFor(20*time.Second, func() bool {
 			entry = mustJS[string](t, ctx, `return document.querySelectorAll("#forwards li").length === `+fmt.Sprint(i+1)+` ? document.querySelector("#forwards li").dataset.entry : "";`)
@@ -434,6 +441,11 @@ func TestUIDemo(t *testing.T) {
 		}
 		if body := get(entry); !strings.Contains(body, "hello from the exit socket") {
 			t.Fatalf("%s: entry %s served %q", want, entry, body)
+		}
+		if i == 0 {
+			if href := mustJS[string](t, ctx, `const a = document.querySelector("#forwards li .open-link"); return a ? a.href : "";`); href != "http://"+entry+"/" {
+				t.Errorf("open link %q, want http://%s/ (a web exit, the relay on this machine)", href, entry)
+			}
 		}
 		if !waitFor(20*time.Second, func() bool { return readDOMStats(t, ctx).BytesIn != "0" }) {
 			t.Errorf("%s: the page's counters did not move", want)

@@ -3,42 +3,18 @@
 // Command wasm is tunnelkit's browser client: a thin JavaScript API of
 // promises over package tunnel, reaching gateways and exits through the
 // relay (package relay/client). The page loads wasm_exec.js and this module;
-// the module fills in window.tunnelkit:
+// the module fills in window.tunnelkit: connect, parseForward, debug. The API
+// is described once, in tunnelkit.d.ts beside this file.
 //
-//	await tunnelkit.ready;
-//	const s = await tunnelkit.connect({
-//	  relay: "ws://127.0.0.1:8080",      // default: the page's own origin; relative URLs work
-//	  host: "127.0.0.1", port: 22, user: "alice",
-//	  password: "...",                   // or privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----...", passphrase
-//	  hostKey: "SHA256:...",             // pinned fingerprint: it alone decides
-//	  onHostKey: async (fingerprint, hostport) => true, // without hostKey; only true accepts; absent: refuse
-//	  token: "...",                      // relay token, if the relay requires one
-//	  onEvent: (ev) => {},               // {kind, time, forward, entry, conn, remote, bytesIn, bytesOut, error}
-//	  jump: [{host, port, user, password, // or privateKey, passphrase: jump hosts (ssh -J), first hop first;
-//	          hostKey}],                 // the relay reaches only the first; onHostKey gets each hop's host:port
-//	});
-//	s.hostKey;                           // "SHA256:..."
-//	const f = await s.forward("-L 127.0.0.1:0:10.0.0.5:80"); // or "-R ...", or "-D 127.0.0.1:0" (SOCKS on the relay host)
-//	f.kind; f.spec; f.command; f.entry;  // "L", canonical spec, equivalent ssh command, bound entry socket
-//	f.stats();                           // {connections, active, bytesIn, bytesOut}; final counters once closed
-//	await f.close();
-//	await s.close();                     // resolves once the session has ended
-//	s.closed;                            // resolves after close(), rejects when the connection is lost
-//	tunnelkit.debug();                   // {goroutines, sessions, streams}: for leak checks
-//
-// Every failure rejects with an Error whose message says what failed and
-// why; a refusal by the relay also sets error.code to the relay's close code
-// (4403 policy, 4401 token, 4502 dial or listen failed, ...); a refused host
-// key sets error.kind ("unknown", "changed", "revoked", "declined"),
-// error.hostport, error.fingerprint (offered) and error.known.
-//
-// -L entry sockets are bound on the relay host (listen bridge, relay
-// --allow-listen); the exits of -R are dialed by the relay (dial bridge,
-// --allow). When the page goes away, every relay stream is closed at once.
+// -L entry sockets are bound on the relay host (the relay's listen bridge);
+// the exits of -R are dialed by the relay (dial bridge); both follow the
+// relay's policy. When the page goes away, every relay stream is closed at
+// once.
 //
 // The page's loader (web/static/loader.js) creates window.tunnelkit with its
-// ready promise before starting the module and resolves it once connect
-// exists; without a loader, ready is a resolved Promise.
+// ready promise before starting the module, resolves it once connect exists,
+// and wraps parseForward so that it throws (a Go function cannot); without
+// a loader, ready is a resolved Promise and parseForward returns its Error.
 package main
 
 import (
@@ -86,6 +62,7 @@ func main() {
 		tk = jsObject.New()
 		jsGlobal.Set("tunnelkit", tk)
 	}
+	tk.Set("parseForward", js.FuncOf(parseForward))
 	tk.Set("connect", js.FuncOf(connect))
 	tk.Set("debug", js.FuncOf(debugInfo))
 	if tk.Get("ready").Type() != js.TypeObject {

@@ -75,6 +75,9 @@ func (assets handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(a.variants) > 0 {
 		h.Add("Vary", "Accept-Encoding")
 		if enc := pickEncoding(r.Header.Get("Accept-Encoding"), a.variants); enc != "" {
+			// The page's loader shows download progress: it counts decoded
+			// bytes, and this says how many there will be.
+			h.Set("X-Decoded-Length", strconv.Itoa(len(a.body)))
 			a = a.variants[enc]
 			h.Set("Content-Encoding", enc)
 		}

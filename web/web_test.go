@@ -1,8 +1,10 @@
 package web
 
 import (
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -156,17 +158,30 @@ func TestEmbeddedPageIsSelfContained(t *testing.T) {
 	h := Handler()
 	page := get(t, h, "/", nil).Body.String()
 	for _, bad := range []*regexp.Regexp{
-		regexp.MustCompile(`<script>|<script [^>]*>[^<]`), // inline script
-		regexp.MustCompile(`<style|\sstyle=`),             // inline style
-		regexp.MustCompile(`\son[a-z]+=`),                 // inline handler
-		regexp.MustCompile(`(src|href)="(https?:)?//`),    // external resource
-		regexp.MustCompile(`<input[^>]*type="(password|file)"[^>]*name=|<input[^>]*name=[^>]*type="(password|file)"`), // a submittable secret
+		regexp.MustCompile(`<script>|<script [^>]*>[^<]`),                                       // inline script
+		regexp.MustCompile(`<style|\sstyle=`),                                                   // inline style
+		regexp.MustCompile(`\son[a-z]+=`),                                                       // inline handler
+		regexp.MustCompile(`(src|href)="(https?:)?//`),                                          // external resource
+		regexp.MustCompile(`<form[^>]*\saction=|<form[^>]*\smethod="(get|post)"`),               // a form that could send its fields (secrets have names, for password managers)
+		regexp.MustCompile(`<input[^>]*type="file"[^>]*name=|<input[^>]*name=[^>]*type="file"`), // a key file that a submission could upload
 	} {
 		if m := bad.FindString(page); m != "" {
 			t.Errorf("index.html: %q matches %v", m, bad)
 		}
 	}
-	for _, path := range []string{"/app.js", "/loader.js", "/style.css"} {
+	// The named password fields must never be submittable: CSP forbids any form action.
+	if csp := get(t, h, "/", nil).Header().Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'none'") {
+		t.Errorf("CSP %q lacks form-action 'none'", csp)
+	}
+	paths := []string{"/loader.js", "/style.css"}
+	scripts, _ := fs.Glob(files, "static/*.js")
+	for _, s := range scripts {
+		paths = append(paths, "/"+path.Base(s))
+	}
+	if len(scripts) < 5 {
+		t.Errorf("static/ has %d scripts, want the page's modules: %v", len(scripts), scripts)
+	}
+	for _, path := range paths {
 		rec := get(t, h, path, nil)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("GET %s: %d", path, rec.Code)

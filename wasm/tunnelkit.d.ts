@@ -1,0 +1,177 @@
+// window.tunnelkit: the JavaScript API of tunnelkit's browser client (the Go
+// program in wasm/, loaded by web/static/loader.js). This file is the one
+// description of that API; the README and wasm/main.go point here.
+//
+//   await tunnelkit.ready;
+//   const s = await tunnelkit.connect({host: "127.0.0.1", port: 22, user: "alice", password: "..."});
+//   const f = await s.forward("-L 127.0.0.1:0:10.0.0.5:80");
+//   f.entry;  // "127.0.0.1:34567"
+//   await f.close(); await s.close();
+
+export interface Tunnelkit {
+  /** Resolves once the WebAssembly client has started; rejects with a message for people when it cannot load. */
+  ready: Promise<void>;
+
+  /** Dials the gateway through the relay, checks its host key, authenticates. */
+  connect(options: ConnectOptions): Promise<Session>;
+
+  /**
+   * Parses a forward in OpenSSH syntax with the same parser as s.forward and
+   * `tunnelkit ssh -L/-R` (Go's tunnel.ParseSpec): synchronous, no session
+   * needed. Throws a ParseError when the text is not a forward.
+   *
+   *   parseForward("-L 8080:db:5432")            // kind "L"
+   *   parseForward("8080:db:5432", {kind: "R"})  // as `tunnelkit ssh -R 8080:db:5432`
+   */
+  parseForward(text: string, options?: ParseOptions): ParsedForward;
+
+  /** What the client holds right now, for leak checks and bug reports. */
+  debug(): { goroutines: number; sessions: number; streams: number };
+}
+
+export interface ConnectOptions {
+  /** WebSocket relay; default the page's own origin; relative URLs work. */
+  relay?: string;
+  host: string;
+  /** Default 22. */
+  port?: number | string;
+  user: string;
+  password?: string;
+  /** OpenSSH or PEM private key text; with passphrase when it is encrypted. */
+  privateKey?: string;
+  passphrase?: string;
+  /** Pinned fingerprint "SHA256:...": when set it alone decides. */
+  hostKey?: string;
+  /** Asked when hostKey is absent; only a literal true accepts. Absent too: the key is refused. */
+  onHostKey?: (fingerprint: string, hostport: string) => boolean | Promise<boolean>;
+  /** Relay token, when the relay requires one (sent as the WebSocket subprotocol, never in a URL). */
+  token?: string;
+  onEvent?: (event: ForwardEvent) => void;
+  /** Jump hosts (ssh -J), first hop first: the relay reaches only the first; onHostKey is asked for each hop's host:port. */
+  jump?: JumpHost[];
+}
+
+export interface JumpHost {
+  host: string;
+  port?: number | string;
+  user: string;
+  password?: string;
+  privateKey?: string;
+  passphrase?: string;
+  hostKey?: string;
+}
+
+export interface Session {
+  /** The gateway's host key, "SHA256:...". */
+  readonly hostKey: string;
+  /** Starts a forward: "-L [entry address:]entry port:exit host:exit port", "-R ...", or "-D [entry address:]port" (SOCKS on the relay host). */
+  forward(spec: string): Promise<Forward>;
+  /** Resolves once the session has ended. */
+  close(): Promise<void>;
+  /** Resolves after close(); rejects with the reason when the connection is lost. */
+  readonly closed: Promise<void>;
+}
+
+export interface Forward {
+  /** "L", "R" or "D". */
+  readonly kind: "L" | "R" | "D";
+  /** Canonical spec, e.g. "-L 127.0.0.1:0:10.0.0.5:80". */
+  readonly spec: string;
+  /** The equivalent OpenSSH command. */
+  readonly command: string;
+  /** The entry socket actually bound, e.g. "127.0.0.1:34567" (port 0 resolved). */
+  readonly entry: string;
+  /** Live counters; the final ones once the forward has stopped. Synchronous. */
+  stats(): Stats;
+  /** Resolves once the entry socket is released and the forward's connections are closed. */
+  close(): Promise<void>;
+}
+
+export interface Stats {
+  connections: number;
+  active: number;
+  /** Bytes from the exit back to the entry. */
+  bytesIn: number;
+  /** Bytes from the entry to the exit. */
+  bytesOut: number;
+}
+
+export interface ForwardEvent {
+  /** "opened", "closed", "error", "forward-down", ... (tunnel.EventKind). */
+  kind: string;
+  /** Milliseconds since the epoch. */
+  time: number;
+  /** Canonical spec of the forward, when the event belongs to one. */
+  forward?: string;
+  entry: string;
+  /** Connection number within the forward. */
+  conn: number;
+  remote: string;
+  bytesIn: number;
+  bytesOut: number;
+  error?: string;
+  /** Events lost before this one (the page was too slow to take them). */
+  dropped?: number;
+}
+
+export interface ParseOptions {
+  /** The kind when the text has no -L/-R of its own; a flag in the text wins. */
+  kind?: "L" | "R";
+  /** The gateway the command names; default USER@GATEWAY. */
+  user?: string;
+  host?: string;
+  port?: number;
+}
+
+export interface ParsedForward {
+  kind: "L" | "R";
+  /** Canonical spec, e.g. "-L 8080:db:5432". */
+  spec: string;
+  /** Equivalent OpenSSH command, e.g. "ssh -N -L 8080:db:5432 USER@GATEWAY". */
+  command: string;
+  /** What the forward does, in a sentence for people. */
+  explanation: string;
+  /** As written: "" (default: localhost), "*" (all interfaces), an address or a name. */
+  entryHost: string;
+  /** 0: the listener picks. */
+  entryPort: number;
+  exitHost: string;
+  exitPort: number;
+  /** The entry socket with defaults applied, e.g. "localhost:8080". */
+  entry: string;
+  /** The exit socket, e.g. "[fd00::5]:80". */
+  exit: string;
+}
+
+/** Thrown by parseForward. */
+export interface ParseError extends Error {
+  /** What to change, in a sentence for people (e.g. "Put IPv6 addresses in brackets: 0:[fd00::5]:80."). */
+  hint: string;
+  /** The corrected spec when there is exactly one obvious fix. */
+  suggestion?: string;
+}
+
+/**
+ * Every promise of this API rejects with an Error whose message says what
+ * failed and why. A refusal by the relay also sets code to the relay's close
+ * code (relay/PROTOCOL.md): 4401 token missing or wrong, 4403 not allowed by
+ * the relay's policy, 4429 over a limit, 4502 dial or listen failed, ...
+ */
+export interface TunnelkitError extends Error {
+  code?: number;
+  /** A refused host key: "unknown", "changed", "revoked" or "declined", with the fields below. */
+  kind?: "unknown" | "changed" | "revoked" | "declined";
+  hostport?: string;
+  keyType?: string;
+  /** The offered key's fingerprint. */
+  fingerprint?: string;
+  /** Fingerprints known for this host. */
+  known?: string[];
+  pinned?: string;
+}
+
+declare global {
+  interface Window {
+    tunnelkit: Tunnelkit;
+  }
+}
