@@ -3,9 +3,11 @@
 package tunnel_test
 
 import (
+	"errors"
 	"io"
 	"net"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,7 +226,8 @@ func TestNoGoroutineLeakDynamicJump(t *testing.T) {
 	}
 	for _, conn := range []net.Conn{open, stalled} {
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.ReadAll(conn); err != nil {
+		// Closed is an EOF or a reset; a timeout means it was left open.
+		if _, err := io.ReadAll(conn); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("entry connection not closed by Client.Close: %v", err)
 		}
 		conn.Close()
