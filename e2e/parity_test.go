@@ -96,6 +96,12 @@ func TestPageJumpHost(t *testing.T) {
 	}
 	opts := `host: ` + jsString(gw.Host()) + `, port: ` + fmt.Sprint(gw.Port()) + `, user: ` + jsString(gw.PasswordUser) +
 		`, password: ` + jsString(gw.Password) + `, hostKey: ` + jsString(gw.HostKeyFingerprint) + `, `
+	// Without the jump host the relay refuses the gateway: it allows only the bastion.
+	if _, err := evalJS[any](ctx, `await tunnelkit.connect({`+opts+`});`); err == nil {
+		t.Fatal("the relay let the page reach the gateway directly")
+	} else if je, ok := err.(*jsError); !ok || je.Code == nil || *je.Code != 4403 {
+		t.Errorf("direct connect: %v, want the relay's policy refusal (4403)", err)
+	}
 	mustJS[any](t, ctx, `window.s = await tunnelkit.connect({`+opts+hop(b.HostKeyFingerprint)+`});`)
 	if hk := mustJS[string](t, ctx, `return s.hostKey;`); hk != gw.HostKeyFingerprint {
 		t.Errorf("s.hostKey = %s, want the gateway's %s", hk, gw.HostKeyFingerprint)

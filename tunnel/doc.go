@@ -1,6 +1,7 @@
 // Package tunnel is tunnelkit's SSH client core: connect to a gateway over
-// any net.Conn, authenticate, verify the host key, and run local (-L) and
-// remote (-R) forwards whose entry listener and exit dialer are pluggable.
+// any net.Conn, authenticate, verify the host key, and run local (-L),
+// remote (-R) and dynamic (-D, SOCKS) forwards whose entry listener and exit
+// dialer are pluggable.
 //
 // It is platform neutral: it builds for GOOS=js as well as natively, so it
 // imports neither syscall/js nor net/http.
@@ -21,8 +22,14 @@
 //     offered and known fingerprints; a changed key is always refused.
 //     Errors carry data and name no command-line flag: callers word the
 //     remedy for their own users.
-//   - ParseSpec and ParseForward read OpenSSH's -L/-R syntax; Spec.String is
-//     canonical and Spec.Command gives the equivalent ssh command line.
+//   - Config.Jump reaches the gateway through jump hosts (ssh -J): each hop
+//     authenticates and checks its host key on its own, and opens the way
+//     to the next with a direct-tcpip channel.
+//   - ParseSpec and ParseForward read OpenSSH's -L/-R/-D syntax; Spec.String
+//     is canonical and Spec.Command gives the equivalent ssh command line.
+//   - A -D forward serves SOCKS5 and SOCKS4/4a CONNECT on its entry socket
+//     (socks.go); the gateway resolves host names and dials each exit, and
+//     a refusal reaches the SOCKS client as a SOCKS reply.
 //   - Client.Forward starts a forward; a forward that cannot be set up is an
 //     error. Stats count live, Config.OnEvent and the slog logger report
 //     each forward and connection. Half-closes pass through in both

@@ -3,8 +3,11 @@
 package tunnel_test
 
 import (
+	"errors"
+	"io"
 	"net"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,5 +177,60 @@ func TestKeepaliveDetectsHungGateway(t *testing.T) {
 	}
 	c.Close()
 	gw.Resume()
+	base.Verify(t)
+}
+
+// A -D forward with a SOCKS connection open and another stalled in its
+// handshake, through a jump host: after Close nothing is left running, and
+// the jump host's session is closed too.
+func TestNoGoroutineLeakDynamicJump(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	bastion := sshtest.StartOpenSSH(t, sshtest.Options{})
+	gw := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: gateway1})
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
+	cfg := keyConfig(t, gw)
+	cfg.Jump = []tunnel.JumpHost{jumpVia(bastion)}
+
+	warm := connect(t, ctx, gw, cfg)
+	mustForward(t, warm, "-D 0")
+	warm.Close()
+
+	base := leakcheck.Settle()
+	c, err := tunnel.Dial(ctx, gw.Addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := mustForward(t, c, "-D 127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(echo)
+	p, _ := strconv.Atoi(port)
+	open, err := net.Dial("tcp", d.Entry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	open.Write(socks5Connect("127.0.0.1", p))
+	open.SetReadDeadline(time.Now().Add(5 * time.Second))
+	reply := make([]byte, 12)
+	if _, err := io.ReadFull(open, reply); err != nil || reply[3] != 0 {
+		t.Fatalf("SOCKS reply % x, %v", reply, err)
+	}
+	stalled, err := net.Dial("tcp", d.Entry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	stalled.Write([]byte{5}) // and nothing more
+
+	if err := c.Close(); err != nil {
+		t.Errorf("Client.Close: %v", err)
+	}
+	for _, conn := range []net.Conn{open, stalled} {
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		// Closed is an EOF or a reset; a timeout means it was left open.
+		if _, err := io.ReadAll(conn); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("entry connection not closed by Client.Close: %v", err)
+		}
+		conn.Close()
+	}
 	base.Verify(t)
 }

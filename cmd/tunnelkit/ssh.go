@@ -82,8 +82,9 @@ type sshOptions struct {
 	keys       repeated
 	port       int
 	login      string
-	jump       string // -J or ProxyJump
-	configFile string // -F
+	jump       string   // -J or ProxyJump
+	configFile string   // -F
+	options    repeated // -o Keyword=Value, ssh config lines that win over the file
 	knownHosts string
 	acceptNew  bool
 	pin        string
@@ -91,6 +92,7 @@ type sshOptions struct {
 	tokenFile  string
 	timeout    time.Duration
 	verbose    bool
+	quiet      bool
 	set        map[string]bool // flags given on the command line
 
 	configKeys     []string      // IdentityFile of the ssh config
@@ -123,7 +125,14 @@ func sshFlags(o *sshOptions) *flag.FlagSet {
 	fs.Var(&o.keys, "i", "private key `FILE` (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
 	fs.IntVar(&o.port, "p", 22, "gateway `port`")
 	fs.StringVar(&o.login, "l", "", "log in as `USER` (default: the local user)")
+	fs.Var(&o.options, "o", "ssh config `Keyword=Value`, winning over the config file (repeatable)")
 	fs.Bool("N", false, "no remote command: always so, accepted for ssh muscle memory")
+	fs.Bool("T", false, "no terminal: always so, accepted for ssh muscle memory")
+	fs.Bool("C", false, "compression: not supported, accepted and ignored (forwarded data is rarely worth it)")
+	fs.BoolVar(&o.quiet, "q", false, "quiet: log warnings and errors only")
+	fs.BoolFunc("f", "not supported: tunnelkit ssh stays in the foreground", func(string) error {
+		return errors.New("-f: tunnelkit ssh does not go to the background; run it with & or under a service manager")
+	})
 	fs.StringVar(&o.knownHosts, "known-hosts", "", "known hosts `FILE` (default ~/.ssh/known_hosts)")
 	fs.BoolVar(&o.acceptNew, "accept-new-host-key", false, "trust an unknown host key and add it to the known hosts file (a changed key is still refused)")
 	fs.StringVar(&o.pin, "host-key", "", "trust only the gateway host key with this `SHA256:...` fingerprint")
@@ -138,6 +147,7 @@ func sshFlags(o *sshOptions) *flag.FlagSet {
 func parseSSHArgs(args []string) (*sshOptions, error) {
 	o := &sshOptions{}
 	fs := sshFlags(o)
+	args = splitBundled(fs, args)
 	if err := parseFlags(fs, sshUsage, args); err != nil {
 		return nil, err
 	}
@@ -147,7 +157,7 @@ func parseSSHArgs(args []string) (*sshOptions, error) {
 			return nil, badUsage("ssh", "unexpected %q after the host %s: tunnelkit ssh runs no remote command, only forwards", rest[0], o.target)
 		}
 		o.target = rest[0]
-		if err := parseFlags(fs, sshUsage, rest[1:]); err != nil {
+		if err := parseFlags(fs, sshUsage, splitBundled(fs, rest[1:])); err != nil {
 			return nil, err
 		}
 	}
@@ -165,8 +175,11 @@ func parseSSHArgs(args []string) (*sshOptions, error) {
 
 func (o *sshOptions) logger() *slog.Logger {
 	level := slog.LevelInfo
-	if o.verbose {
+	switch {
+	case o.verbose:
 		level = slog.LevelDebug
+	case o.quiet:
+		level = slog.LevelWarn
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
@@ -187,7 +200,7 @@ type sshPlan struct {
 // plan reads the ssh config, checks the options and turns them into a
 // connection and its forwards.
 func (o *sshOptions) plan(logger *slog.Logger) (*sshPlan, error) {
-	sc, err := loadSSHConfig(o.configFile)
+	sc, err := loadSSHConfig(o.configFile, o.options)
 	if err != nil {
 		return nil, err
 	}
@@ -355,6 +368,44 @@ func connectGateway(ctx context.Context, addr, relayURL, tokenFile string, cfg t
 		return nil, fmt.Errorf("reach %s %s through relay %s: %w", role, first, relayURL, err)
 	}
 	return tunnel.Connect(ctx, conn, addr, cfg)
+}
+
+// splitBundled splits bundled one-letter flags as ssh takes them: "-NT"
+// is -N -T, "-NL 8080:db:80" is -N -L 8080:db:80. Only arguments made of
+// known flag letters are split, every letter but the last a boolean.
+func splitBundled(fs *flag.FlagSet, args []string) []string {
+	var out []string
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		letters, ok := bundled(fs, a)
+		if !ok {
+			out = append(out, a)
+			continue
+		}
+		for _, l := range letters {
+			out = append(out, "-"+string(l))
+		}
+	}
+	return out
+}
+
+func bundled(fs *flag.FlagSet, a string) (string, bool) {
+	if len(a) < 3 || a[0] != '-' || a[1] == '-' {
+		return "", false
+	}
+	letters := a[1:]
+	for i, l := range letters {
+		f := fs.Lookup(string(l))
+		if f == nil {
+			return "", false
+		}
+		if b, isBool := f.Value.(interface{ IsBoolFlag() bool }); (!isBool || !b.IsBoolFlag()) && i < len(letters)-1 {
+			return "", false
+		}
+	}
+	return letters, true
 }
 
 // splitTarget splits "[user@]host" (host may be a bracketed IPv6 address).

@@ -22,53 +22,96 @@ import (
 // Include are the parser's; the keywords tunnelkit applies are below, and
 // those that would change security if ignored are reported.
 type sshConfig struct {
-	file string
-	cfg  *ssh_config.Config
+	file    string
+	options *ssh_config.Config // -o lines: they come first, as in ssh
+	cfg     *ssh_config.Config // the file; nil without one
 }
 
-// loadSSHConfig reads file (-F), or ~/.ssh/config if file is "" (none
-// when it does not exist; -F none reads nothing, as in ssh).
-func loadSSHConfig(file string) (*sshConfig, error) {
+// loadSSHConfig reads the -o options and file (-F), or ~/.ssh/config if
+// file is "" (none when it does not exist; -F none reads nothing, as in ssh).
+func loadSSHConfig(file string, options []string) (*sshConfig, error) {
+	c := &sshConfig{file: "-o"}
+	if len(options) > 0 {
+		var text strings.Builder
+		for _, o := range options {
+			k, v, ok := strings.Cut(o, "=")
+			if !ok {
+				k, v, ok = strings.Cut(strings.TrimSpace(o), " ")
+			}
+			if !ok || strings.TrimSpace(k) == "" || strings.ContainsAny(o, "\n\r") {
+				return nil, badUsage("ssh", "-o %q: want Keyword=Value", o)
+			}
+			fmt.Fprintf(&text, "%s %s\n", strings.TrimSpace(k), strings.TrimSpace(v))
+		}
+		var err error
+		if c.options, err = ssh_config.Decode(strings.NewReader(text.String())); err != nil {
+			return nil, badUsage("ssh", "-o: %v", err)
+		}
+	}
+	cfg, path, err := readConfigFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		c.cfg, c.file = cfg, path
+	}
+	return c, nil
+}
+
+func readConfigFile(file string) (*ssh_config.Config, string, error) {
 	explicit := file != ""
 	if file == "none" {
-		return nil, nil
+		return nil, "", nil
 	}
 	if !explicit {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return nil, nil
+			return nil, "", nil
 		}
 		file = filepath.Join(home, ".ssh", "config")
 	}
 	f, err := os.Open(file)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("-F: %w", err)
+		return nil, "", fmt.Errorf("-F: %w", err)
 	}
 	defer f.Close()
 	cfg, err := ssh_config.Decode(f)
 	if err != nil {
-		return nil, fmt.Errorf("ssh config %s: %w", file, err)
+		return nil, "", fmt.Errorf("ssh config %s: %w", file, err)
 	}
-	return &sshConfig{file: file, cfg: cfg}, nil
+	return cfg, file, nil
 }
 
 func (c *sshConfig) get(alias, key string) string {
 	if c == nil {
 		return ""
 	}
-	v, _ := c.cfg.Get(alias, key)
-	return strings.TrimSpace(v)
+	for _, cfg := range []*ssh_config.Config{c.options, c.cfg} {
+		if cfg == nil {
+			continue
+		}
+		if v, _ := cfg.Get(alias, key); strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 func (c *sshConfig) getAll(alias, key string) []string {
 	if c == nil {
 		return nil
 	}
-	vs, _ := c.cfg.GetAll(alias, key)
-	return vs
+	var all []string
+	for _, cfg := range []*ssh_config.Config{c.options, c.cfg} {
+		if cfg != nil {
+			vs, _ := cfg.GetAll(alias, key)
+			all = append(all, vs...)
+		}
+	}
+	return all
 }
 
 // applyConfig fills what the command line left open from the ssh config

@@ -28,7 +28,7 @@ func configured(t *testing.T, args ...string) (*sshOptions, string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := loadSSHConfig(o.configFile)
+	sc, err := loadSSHConfig(o.configFile, o.options)
 	if err != nil {
 		return nil, "", err
 	}
@@ -134,6 +134,36 @@ func TestParseJumps(t *testing.T) {
 	for _, bad := range []string{"b1,", "@b1", "b1:0", "b1:x", "a b"} {
 		if _, err := parseJumps(bad); err == nil {
 			t.Errorf("parseJumps(%q) accepted", bad)
+		}
+	}
+}
+
+// TestSSHOptions: -o lines win over the config file, as in ssh, and
+// bundled one-letter flags split as ssh takes them.
+func TestSSHOptions(t *testing.T) {
+	f := writeSSHConfig(t, "Host a\n  Port 2200\n  User cfg\n  LocalForward 1 h:2\n")
+	o, _, err := configured(t, "-F", f, "-o", "Port=2300", "-o", "ProxyJump b1", "-o", "LocalForward=3 h:4", "-NTL", "5:h:6", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, sp := range o.specs {
+		got = append(got, sp.String())
+	}
+	if o.port != 2300 || o.user != "cfg" || o.jump != "b1" || strings.Join(got, ",") != "-L 5:h:6,-L 3:h:4,-L 1:h:2" {
+		t.Errorf("options: port %d user %q jump %q forwards %v", o.port, o.user, o.jump, got)
+	}
+	if _, _, err := configured(t, "-F", "none", "-o", "ProxyCommand=nc %h %p", "a"); err == nil || !strings.Contains(err.Error(), "ProxyCommand") {
+		t.Errorf("-o ProxyCommand: err = %v", err)
+	}
+	for _, args := range [][]string{{"-o", "Port", "a"}, {"-f", "a"}, {"-NX", "a"}} {
+		if _, err := parseSSHArgs(args); err == nil {
+			_, _, err = configured(t, args...)
+			if err == nil {
+				t.Errorf("%v accepted", args)
+			}
+		} else if args[0] == "-f" && !strings.Contains(err.Error(), "background") {
+			t.Errorf("-f: %v", err)
 		}
 	}
 }
