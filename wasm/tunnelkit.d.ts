@@ -124,7 +124,7 @@ export interface ParseOptions {
 }
 
 export interface ParsedForward {
-  kind: "L" | "R";
+  kind: "L" | "R" | "D";
   /** Canonical spec, e.g. "-L 8080:db:5432". */
   spec: string;
   /** Equivalent OpenSSH command, e.g. "ssh -N -L 8080:db:5432 USER@GATEWAY". */
