@@ -144,7 +144,10 @@ func (d *Demo) InfoHandler() http.Handler {
 func (d *Demo) Handler(rl *relay.Relay) http.Handler {
 	ui := http.NewServeMux()
 	ui.Handle("/demo.json", d.InfoHandler())
-	ui.Handle("/lab/", d.Lab.Handler())
+	// Not "/lab/": ServeMux would redirect the page's /lab to /lab/.
+	lab := d.Lab.Handler()
+	ui.Handle("/lab/relay/", lab)
+	ui.Handle("/lab/api/", lab)
 	ui.Handle("/", web.Handler())
 	return rl.WithUI(ui)
 }
