@@ -28,12 +28,19 @@ const topo = createTopology($("#topology"));
 const sessions = createSessions(() => state);
 
 const derived = () => sessions.list().map((fw) => derive(state, fw));
-const redraw = (active = []) => state && topo.render(state, derived(), active);
+const redraw = (active = [], refused = false) => state && topo.render(state, derived(), active, refused);
 
 // ---- steps: what happens, one sentence each ----
 
-function clearSteps() { $("#steps").replaceChildren(); }
+function clearSteps() {
+  $("#steps").replaceChildren();
+  $("#steps-head").textContent = "";
+}
 function say(text, kind = "step") {
+  if (kind === "title") {
+    $("#steps-head").textContent = text;
+    return null;
+  }
   const li = make("li", { className: "step-" + kind }, text);
   $("#steps").append(li);
   return li;
@@ -58,12 +65,12 @@ async function refresh() {
 function renderScenarios() {
   const list = $("#scenario-list");
   scenarios.forEach((sc, i) => {
+    // Only the commands are text here (one a line); where each runs is
+    // drawn by CSS from data-host.
     const cmds = make("pre", { className: "command", dataset: { command: sc.id, host: sc.commands.map((c) => c.host).join(" ") } });
-    const where = make("ul", { className: "where", "aria-hidden": "true" });
     sc.commands.forEach((c, j) => {
       if (j) cmds.append("\n");
       cmds.append(make("code", { dataset: { host: c.host }, title: "run on " + c.host }, sshCommand(c)));
-      where.append(make("li", {}, "on " + c.host));
     });
     const runBtn = make("button", { type: "button", className: "run", dataset: { run: sc.id }, "aria-keyshortcuts": String(i + 1) }, "Run " + sc.id);
     runBtn.addEventListener("click", () => runScenario(sc.id));
@@ -72,7 +79,7 @@ function renderScenarios() {
         make("span", { className: "badge badge-" + sc.id[0] }, sc.id),
         make("h3", {}, sc.title),
         runBtn),
-      make("div", { className: "commands" }, where, cmds),
+      cmds,
       make("p", { className: "sr-only" }, sc.commands.map((c) => `On ${c.host}: ${sshCommand(c)}.`).join(" ")),
       make("p", { className: "test" }, "Test on ", make("strong", {}, sc.test.from), ": ",
         make("code", { dataset: { test: sc.id } }, ncCommand(sc.test.target)), " → ",
@@ -142,7 +149,7 @@ async function runScenario(id) {
 async function testFrom(from, target, line) {
   const r = route(state, derived(), from, target);
   say(`On ${from}: ${ncCommand(target)}, then type "${line}"`, "cmd");
-  redraw(r.hops);
+  redraw(r.hops, !r.ok);
   const steps = r.steps.map((s) => say(s, "pending"));
   let reply, err;
   const going = topo.travel(r.hops);
@@ -153,6 +160,7 @@ async function testFrom(from, target, line) {
   }
   await going;
   if (err) {
+    redraw(r.hops, true);
     topo.hidePacket();
     steps.forEach((li) => { li.className = "step-step"; });
     throw new Error(`${from}: ${ncCommand(target)}: ${err.message}`);
@@ -362,6 +370,7 @@ async function reset() {
 
 function setLarge(on) {
   document.body.classList.toggle("large", on);
+  document.documentElement.classList.toggle("large", on); // rem units grow too
   $("#large").setAttribute("aria-pressed", String(on));
   share();
 }

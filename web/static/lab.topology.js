@@ -2,10 +2,12 @@
 // and exit sockets of the page's forwards, and a test connection's bytes.
 
 const NS = "http://www.w3.org/2000/svg";
-const W = 210, H = 118; // host box
+const W = 220, H = 150; // host box: name, address, three sockets
 const PLACES = {
-  host1: [130, 100], gateway1: [500, 100], gateway2: [870, 100],
-  host2: [130, 400], host3: [500, 400], host4: [870, 400],
+  // host1 apart on the left: it tests L2, L3, R2 and R3 from outside, and
+  // its lines to gateway1 and gateway2 must not cross another box.
+  host1: [110, 260], gateway1: [300, 90], gateway2: [700, 90],
+  host2: [300, 430], host3: [700, 430], host4: [890, 260],
 };
 
 function el(name, attrs = {}, text) {
@@ -28,7 +30,7 @@ function clip(a, b, offset) {
 const pairKey = (a, b) => [a, b].sort().join("|");
 
 export function createTopology(svg) {
-  svg.setAttribute("viewBox", "0 0 1000 500");
+  svg.setAttribute("viewBox", "0 0 1000 520");
   const edges = el("g", { class: "edges" });
   const nodes = el("g", { class: "nodes" });
   const packet = el("circle", { class: "packet", r: 9, cx: -50, cy: -50 });
@@ -36,7 +38,9 @@ export function createTopology(svg) {
   let lines = new Map(); // "kind|a|b" -> line coordinates
   const reduced = matchMedia("(prefers-reduced-motion: reduce)").matches;
 
-  function render(state, forwards, active = []) {
+  // render draws the lab, the forwards and the active hops of a test
+  // (the last one refused when refused is true).
+  function render(state, forwards, active = [], refused = false) {
     edges.replaceChildren();
     nodes.replaceChildren();
     lines = new Map();
@@ -67,26 +71,26 @@ export function createTopology(svg) {
       addLine("ssh", d.host, d.gateway, `SSH ${d.kind === "L" ? "-L" : "-R"} ${d.entryPort}`, "ssh");
       if (d.exitAt) addLine("exit", d.dialer, d.exitAt, `exit ${d.exitHost}:${d.exitPort}`, "exit");
     }
-    for (const h of active) {
-      if (h.kind === "tcp") addLine("tcp", h.a, h.b, "", "tcp");
-    }
+    active.forEach((h, i) => {
+      const last = refused && i === active.length - 1;
+      if (h.kind === "tcp") addLine("tcp", h.a, h.b, last ? "refused" : "", last ? "tcp refused" : "tcp");
+    });
     for (const h of state.hosts) {
       const [cx, cy] = PLACES[h.name] || [0, 0];
       const busy = active.some((x) => x.a === h.name || x.b === h.name);
       const g = el("g", { class: `host${h.gateway ? " gateway" : ""}${busy ? " busy" : ""}`, "data-host": h.name });
       g.append(el("rect", { x: cx - W / 2, y: cy - H / 2, width: W, height: H, rx: 14 }));
-      g.append(el("text", { x: cx, y: cy - H / 2 + 26, class: "host-name", "text-anchor": "middle" }, h.name));
-      g.append(el("text", { x: cx, y: cy - H / 2 + 44, class: "host-addr", "text-anchor": "middle" }, h.addr + (h.gateway ? " · sshd" : "")));
+      g.append(el("text", { x: cx, y: cy - H / 2 + 27, class: "host-name", "text-anchor": "middle" }, h.name));
+      g.append(el("text", { x: cx, y: cy - H / 2 + 47, class: "host-addr", "text-anchor": "middle" }, h.addr + (h.gateway ? " · sshd :22" : "")));
       const socks = state.sockets.filter((s) => s.host === h.name && !(s.tag === "sshd" && s.port === 22));
-      socks.slice(0, 4).forEach((s, i) => {
-        const col = i % 2, row = Math.floor(i / 2);
-        const x = cx - W / 2 + 8 + col * (W / 2 - 4), y = cy - H / 2 + 56 + row * 28;
+      socks.slice(0, 3).forEach((s, i) => {
+        const x = cx - W / 2 + 10, y = cy - H / 2 + 58 + i * 29, w = W - 20;
         const bind = s.bind === "loopback" ? "127.0.0.1" : s.bind === "all" ? "*" : h.name;
         const cls = s.tag === "pinger" ? "sock pinger" : "sock entry";
-        const label = s.tag === "pinger" ? `pinger :${s.port}` : `${bind}:${s.port}`;
+        const label = s.tag === "pinger" ? `pinger *:${s.port}` : i === 2 && socks.length > 3 ? `+${socks.length - 2} sockets` : `entry ${bind}:${s.port}`;
         const sg = el("g", { class: cls });
-        sg.append(el("rect", { x, y, width: W / 2 - 12, height: 24, rx: 12 }));
-        sg.append(el("text", { x: x + (W / 2 - 12) / 2, y: y + 16.5, "text-anchor": "middle" }, label));
+        sg.append(el("rect", { x, y, width: w, height: 25, rx: 12.5 }));
+        sg.append(el("text", { x: x + w / 2, y: y + 17.5, "text-anchor": "middle" }, label));
         sg.append(el("title", {}, `${s.tag === "pinger" ? "pinger" : "entry socket"} ${s.addr} on ${h.name} (${s.bind})`));
         g.append(sg);
       });
