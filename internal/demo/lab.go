@@ -120,18 +120,19 @@ func StartLab(ctx context.Context, logger *slog.Logger) (*Lab, error) {
 	return l, nil
 }
 
-// Close stops the relays (a short drain), the gateways and the pingers.
+// Close stops the gateways, then the relays (their streams to the gateways
+// have ended, so the drain is short) and the pingers.
 func (l *Lab) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), labDrain)
 	defer cancel()
 	var errs []error
+	for _, g := range l.Gateways {
+		errs = append(errs, g.Close())
+	}
 	for _, rl := range l.relays {
 		if err := rl.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			errs = append(errs, err)
 		}
-	}
-	for _, g := range l.Gateways {
-		errs = append(errs, g.Close())
 	}
 	for _, p := range l.pingers {
 		p.Close()

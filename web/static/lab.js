@@ -229,6 +229,7 @@ function renderSockets() {
 function renderForwards() {
   const list = $("#forward-list");
   const fws = sessions.list();
+  shownForwards = fws.length;
   $("#forwards-empty").hidden = fws.length > 0;
   list.replaceChildren(...fws.map((fw) => {
     const st = safeStats(fw);
@@ -249,8 +250,15 @@ function renderForwards() {
 const safeStats = (fw) => { try { return fw.f.stats(); } catch { return null; } };
 const bytesText = (st) => st ? `${st.connections} conn · ${st.bytesOut} B out · ${st.bytesIn} B in` : "";
 
+let shownForwards = 0;
 function tickBytes() {
-  for (const fw of sessions.list()) {
+  const fws = sessions.list();
+  if (fws.length !== shownForwards) {
+    // A session ended on its own (another tab's reset, the demo stopping).
+    renderForwards();
+    if (state) refresh().catch(() => {});
+  }
+  for (const fw of fws) {
     const el = $(`[data-bytes="${fw.id}"]`);
     if (el) el.textContent = bytesText(safeStats(fw));
   }
@@ -337,9 +345,11 @@ function wireFree() {
     setResult(out, "sending…", "running");
     clearSteps();
     try {
+      const target = $("#console-target").value.trim();
+      if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(target)) throw new Error(`connect to "${target}": type HOST:PORT, e.g. host2:8888 or localhost:8888`);
       await ready;
       await refresh();
-      const reply = await testFrom($("#console-from").value, $("#console-target").value.trim(), $("#console-line").value || "hello");
+      const reply = await testFrom($("#console-from").value, target, $("#console-line").value || "hello");
       setResult(out, reply, "ok");
     } catch (e) {
       setResult(out, "failed: " + e.message, "error");
