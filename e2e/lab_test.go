@@ -281,6 +281,18 @@ func TestLab(t *testing.T) {
 		screenshot(t, tab, "lab-"+sc.id+"-projector.png")
 	}
 	do(t, tab, "turn off large mode", chromedp.Click(chromedp.CSS("#large"), chromedp.NodeVisible))
+
+	// Keyboard: 3 picks L3, r runs it.
+	mustJS[any](t, tab, `delete document.querySelector('[data-result="L3"]').dataset.state;`)
+	do(t, tab, "press 3 then r", chromedp.KeyEvent("3"), chromedp.KeyEvent("r"))
+	if st, txt := labResult(t, tab, "L3"); st != "ok" || txt != "ACK hello" {
+		t.Errorf("keyboard: L3: %s %q, want ACK hello", st, txt)
+	}
+	do(t, tab, "set a phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	if st, txt := runScenario(t, tab, "R3"); st != "ok" || txt != "ACK hello" {
+		t.Errorf("phone: R3: %s %q, want ACK hello", st, txt)
+	}
+	screenshot(t, tab, "lab-R3-phone.png")
 	do(t, tab, "back to desktop", chromedp.EmulateViewport(1280, 900))
 
 	// R2 under GatewayPorts no: gateway1 binds loopback whatever host2 asks,

@@ -150,9 +150,11 @@ async function testFrom(from, target, line) {
   const r = route(state, derived(), from, target);
   say(`On ${from}: ${ncCommand(target)}, then type "${line}"`, "cmd");
   redraw(r.hops, !r.ok);
-  const steps = r.steps.map((s) => say(s, "pending"));
+  const steps = r.steps.map((s) => say(s.text, "pending"));
+  // Each sentence appears as the bytes reach its hop.
+  const reveal = (i) => r.steps.forEach((s, k) => { if (s.hop <= i) steps[k].className = "step-step"; });
   let reply, err;
-  const going = topo.travel(r.hops);
+  const going = topo.travel(r.hops, false, reveal);
   try {
     reply = await nc(from, target, line);
   } catch (e) {
@@ -163,6 +165,7 @@ async function testFrom(from, target, line) {
     redraw(r.hops, true);
     topo.hidePacket();
     steps.forEach((li) => { li.className = "step-step"; });
+    if (r.ok) say(`The lab's sockets let this connection through, so the refusal came later: the gateway's PermitOpen, or an exit socket nobody listens on.`, "note");
     throw new Error(`${from}: ${ncCommand(target)}: ${err.message}`);
   }
   steps.forEach((li) => { li.className = "step-step"; });

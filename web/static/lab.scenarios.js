@@ -114,17 +114,19 @@ export function setupSteps(state, d) {
 
 // route follows a test connection from host `from` to `target` through the
 // page's open forwards and the lab's sockets: the hops to draw and the
-// sentences to say. ok is false where the lab would refuse the connection.
+// sentences to say, each with the hop it goes with. ok is false where the
+// lab would refuse the connection.
 export function route(state, forwards, from, target) {
   const hops = [];
-  const steps = [];
+  const steps = []; // {text, hop}: the hop each sentence goes with
+  const note = (text) => steps.push({ text, hop: Math.max(0, hops.length - 1) });
   let at = from;
   let name = target.slice(0, target.lastIndexOf(":"));
   let port = portOf(target);
   for (let i = 0; i < 8; i++) {
     const r = resolveFrom(state, at, name);
     if (!r) {
-      steps.push(`${at} cannot resolve ${name}: it is not a host of the lab.`);
+      note(`${at} cannot resolve ${name}: it is not a host of the lab.`);
       return { ok: false, hops, steps };
     }
     const socks = state.sockets.filter((s) => s.host === r.host && s.port === port);
@@ -134,34 +136,34 @@ export function route(state, forwards, from, target) {
       const why = socks.length
         ? `${r.host} bound ${socks.map((s) => s.addr).join(", ")}, ${r.loopback ? "not its loopback" : "its loopback only"}`
         : `nothing listens on port ${port} of ${r.host}`;
-      steps.push(`${at} connects to ${name}:${port}: connection refused (${why}).`);
+      note(`${at} connects to ${name}:${port}: connection refused (${why}).`);
       return { ok: false, hops, steps };
     }
     if (sock.tag === "pinger") {
-      steps.push(`The pinger on ${r.host} (${sock.addr}) reads "hello" and answers "ACK hello", back along the same way.`);
+      note(`The pinger on ${r.host} (${sock.addr}) reads "hello" and answers "ACK hello", back along the same way.`);
       return { ok: true, hops, steps };
     }
     const fw = forwards.find((d) => d.entryHost === r.host && d.entryPort === port);
     if (!fw) {
-      steps.push(`${at} connects to ${name}:${port} on ${r.host}, which is not an entry socket of this page's forwards.`);
+      note(`${at} connects to ${name}:${port} on ${r.host}, which is not an entry socket of this page's forwards.`);
       return { ok: true, hops, steps };
     }
-    steps.push(i === 0
+    note(i === 0
       ? `${at} connects to the entry socket ${name}:${port} (${sock.addr} on ${r.host}) and sends "hello".`
       : `That exit socket is the entry socket ${sock.addr} of the next forward (${fw.text} from ${fw.host}): the chain goes on.`);
     if (fw.kind === "L") {
       hops.push({ kind: "ssh", a: fw.host, b: fw.gateway });
-      steps.push(`${fw.host}'s ssh carries the bytes through the SSH hop to the gateway ${fw.gateway} (a direct-tcpip channel).`);
-      steps.push(`The gateway ${fw.gateway} opens the exit socket ${fw.exitHost}:${fw.exitPort}${fw.exitHost === "localhost" ? ` (${fw.gateway} itself)` : ""}.`);
+      note(`${fw.host}'s ssh carries the bytes through the SSH hop to the gateway ${fw.gateway} (a direct-tcpip channel).`);
+      note(`The gateway ${fw.gateway} opens the exit socket ${fw.exitHost}:${fw.exitPort}${fw.exitHost === "localhost" ? ` (${fw.gateway} itself)` : ""}.`);
     } else {
       hops.push({ kind: "ssh", a: fw.gateway, b: fw.host });
-      steps.push(`The gateway ${fw.gateway} hands the connection back through the SSH hop to ${fw.host} (a forwarded-tcpip channel).`);
-      steps.push(`${fw.host}'s ssh opens the exit socket ${fw.exitHost}:${fw.exitPort}${fw.exitHost === "localhost" ? ` (${fw.host} itself)` : ""}.`);
+      note(`The gateway ${fw.gateway} hands the connection back through the SSH hop to ${fw.host} (a forwarded-tcpip channel).`);
+      note(`${fw.host}'s ssh opens the exit socket ${fw.exitHost}:${fw.exitPort}${fw.exitHost === "localhost" ? ` (${fw.host} itself)` : ""}.`);
     }
     at = fw.dialer;
     name = fw.exitHost;
     port = fw.exitPort;
   }
-  steps.push("The chain loops: it goes through more than eight forwards.");
+  note("The chain loops: it goes through more than eight forwards.");
   return { ok: false, hops, steps };
 }

@@ -118,11 +118,13 @@ export function createTopology(svg) {
     });
   }
 
-  // travel moves the packet along the hops (back when reply is true).
-  async function travel(hops, reply = false) {
+  // travel moves the packet along the hops (back when reply is true),
+  // calling onHop(i) as it starts hop i of hops.
+  async function travel(hops, reply = false, onHop = () => {}) {
     packet.classList.toggle("reply", reply);
     const seq = reply ? [...hops].reverse() : hops;
-    for (const h of seq) {
+    for (const [j, h] of seq.entries()) {
+      onHop(reply ? hops.length - 1 - j : j);
       const line = lines.get(`${h.kind}|${pairKey(h.a, h.b)}`);
       if (!line) continue;
       const forward = line.from === h.a;
