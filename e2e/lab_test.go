@@ -311,6 +311,9 @@ func TestLab(t *testing.T) {
 	if b := text(t, tab, `[data-bound="R2"]`); !strings.Contains(b, "127.0.0.1:8888 on gateway1") {
 		t.Errorf("R2 under no shows bound %q, want 127.0.0.1:8888 on gateway1", b)
 	}
+	if steps := text(t, tab, "#steps"); !strings.Contains(steps, "asked for gateway1 (GatewayPorts no: loopback only") {
+		t.Errorf("R2 under no: the steps do not say gateway1 bound loopback though host2 asked for gateway1:\n%s", steps)
+	}
 	screenshot(t, tab, "lab-R2-gatewayports-no.png")
 	if st, txt := consoleSend(t, tab, "gateway1", "localhost:8888"); st != "ok" || txt != "ACK hello" {
 		t.Errorf("R2 under no from gateway1: %s %q, want ACK hello", st, txt)

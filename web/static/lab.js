@@ -331,7 +331,7 @@ function wireFree() {
     try {
       await ready;
       const fws = await openFree(host, $("#free-command").value, $("#free-gateway").value);
-      setResult(out, fws.map((fw) => `${fw.kind === "L" ? "-L" : "-R"} ${fw.spec}: entry socket ${fw.entry}`).join("; "), "ok");
+      setResult(out, fws.map((fw) => `${fw.spec}: entry socket ${fw.entry}`).join("; "), "ok");
       $("#free-command").value = "";
       renderForwards();
       share();

@@ -55,10 +55,10 @@ export const ncCommand = (target) => {
   return `nc ${target.slice(0, i)} ${target.slice(i + 1)}`;
 };
 
-// splitSpec reads Go's canonical spec ([bind:]port:host:hostport) for
+// splitSpec reads Go's canonical spec (-L [bind:]port:host:hostport) for
 // drawing only: Go has already parsed and checked it.
 export function splitSpec(spec) {
-  const parts = spec.split(":");
+  const parts = spec.replace(/^-[LRD]\s+/, "").split(":");
   const exitPort = Number(parts.pop());
   const exitHost = parts.pop();
   const entryPort = Number(parts.pop());
@@ -103,7 +103,7 @@ export function setupSteps(state, d) {
     steps.push(`${d.host} binds the entry socket ${d.sock ? d.sock.addr : d.entry} on ${d.host} (${bindWords(d.sock, d.host)}).`);
   } else {
     const mode = state.gateways[d.gateway] ? state.gateways[d.gateway].gatewayPorts : "?";
-    const asked = d.entryAddr === "" ? "localhost (no address given)" : d.entryAddr;
+    const asked = d.entryAddr === "" ? "localhost (what ssh sends when no address is given)" : d.entryAddr;
     const why = mode === "no" ? "GatewayPorts no: loopback only, whatever the client asks" : `GatewayPorts ${mode}`;
     steps.push(`The gateway ${d.gateway} binds the entry socket ${d.sock ? d.sock.addr : "?"} on ${d.gateway}, asked for ${asked} (${why}; ${bindWords(d.sock, d.gateway)}).`);
   }
