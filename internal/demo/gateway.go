@@ -39,7 +39,6 @@ type GatewayConfig struct {
 	// sockets of -R instead of loopback TCP (a lab host); GatewayPorts and
 	// PermitOpen then apply as in sshd_config.
 	Net          Network
-	Name         string // the gateway's name in logs and tags (default "demo")
 	GatewayPorts GatewayPorts
 	PermitOpen   []string
 }
@@ -60,7 +59,6 @@ type Gateway struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	name       string
 	net        Network
 	permitOpen atomic.Pointer[permitOpen] // switchable at run time, as ports
 	ports      atomic.Int32               // GatewayPorts
@@ -89,9 +87,6 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Name == "" {
-		cfg.Name = "demo"
-	}
 	if cfg.Listener == nil {
 		if err := requireLoopback(cfg.Addr); err != nil {
 			return nil, fmt.Errorf("demo gateway: %w", err)
@@ -119,8 +114,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 		log:      cfg.Logger,
 		conns:    map[net.Conn]struct{}{},
 
-		name: cfg.Name,
-		net:  cfg.Net,
+		net: cfg.Net,
 	}
 	g.ports.Store(int32(cfg.GatewayPorts))
 	g.SetPermitOpen(cfg.PermitOpen)

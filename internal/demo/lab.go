@@ -91,7 +91,7 @@ func StartLab(ctx context.Context, logger *slog.Logger) (*Lab, error) {
 				return fail(lh.name+" sshd", err)
 			}
 			g, err := StartGateway(ctx, GatewayConfig{
-				Listener: ln, Net: h, Name: lh.name, GatewayPorts: labDefaultPorts,
+				Listener: ln, Net: h, GatewayPorts: labDefaultPorts,
 				User: LabUser, Password: l.Password, Logger: logger.With("lab", lh.name),
 			})
 			if err != nil {
