@@ -1,6 +1,7 @@
 // Package demo runs tunnelkit's demo world in one process, on loopback only:
-// a small SSH gateway that does port forwarding and nothing else, and sample
-// exit services (a web page, an echo service, a pinger) to forward to.
+// a small SSH gateway that does port forwarding and nothing else, sample
+// exit services (a web page, an echo service, a pinger) to forward to, and
+// the training lab, whose hosts live on a network inside the process.
 package demo
 
 import (
@@ -46,8 +47,9 @@ type GatewayConfig struct {
 // Gateway is an in-process SSH server for the demo. It accepts one user by
 // password and supports exactly what port forwarding needs: direct-tcpip
 // (-L) and tcpip-forward with forwarded-tcpip channels (-R), both limited to
-// loopback addresses, and keepalive@openssh.com. Sessions get a polite "no
-// shell here".
+// loopback addresses (or, with Net, to a lab host's network under
+// GatewayPorts and PermitOpen), and keepalive@openssh.com. Sessions get a
+// polite "no shell here".
 type Gateway struct {
 	User, Password string
 	HostKey        ssh.PublicKey
