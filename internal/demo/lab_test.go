@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"tunnelkit/internal/leakcheck"
+	"tunnelkit/relay"
 	"tunnelkit/relay/client"
 	"tunnelkit/tunnel"
 )
@@ -289,5 +291,42 @@ func TestLabAPI(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("state: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// The demo's handler serves the lab's page at /lab itself (no redirect to
+// /lab/) next to its API and relays.
+func TestDemoServesLab(t *testing.T) {
+	d := startDemo(t)
+	rl, err := relay.New(relay.Config{Allow: d.Allow()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler(rl))
+	t.Cleanup(func() {
+		rl.Shutdown(context.Background())
+		srv.Close()
+	})
+	hc := &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	for path, want := range map[string]string{
+		"/lab":                     "tunnelkit lab",
+		"/lab/api/state":           `"user":"dev"`,
+		"/lab/relay/host1/healthz": "ok",
+	} {
+		resp, err := hc.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d %.120q, want 200 with %q", path, resp.StatusCode, body, want)
+		}
+	}
+	if !strings.Contains(d.QuickStart("http://127.0.0.1:8080"), "http://127.0.0.1:8080/lab") {
+		t.Error("the quick start does not name the lab's URL")
 	}
 }
