@@ -55,6 +55,9 @@ func (assets handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p == "/" {
 		p = "/index.html"
 	}
+	if p == "/lab" {
+		p = "/lab.html" // the training lab (its API and relays are tunnelkit demo's)
+	}
 	a, ok := assets[p]
 	if !ok && p == "/demo.json" {
 		// Only `tunnelkit demo` has defaults for the form; elsewhere the

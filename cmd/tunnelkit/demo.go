@@ -23,7 +23,8 @@ Runs everything on loopback in one process: the relay and the web UI, a demo
 SSH gateway (user "demo", a fresh password and host key each run), and
 sample exit services to forward to: a web page, an echo service and a
 pinger that answers "ACK <line>". Open the printed URL and follow the
-three steps. Ctrl-C stops it all.
+three steps. A training lab (six hosts inside the process, the six
+scenarios of "SSH tunneling explained") is at /lab. Ctrl-C stops it all.
 
 flags:
 `

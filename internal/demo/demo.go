@@ -25,6 +25,7 @@ type Options struct {
 type Demo struct {
 	Gateway                   *Gateway
 	WebAddr, EchoAddr, Pinger string
+	Lab                       *Lab // the training lab, inside the process
 	closers                   []io.Closer
 }
 
@@ -65,6 +66,12 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	}
 	d.closers = append(d.closers, g)
 	d.Gateway = g
+	lb, err := StartLab(ctx, o.Logger)
+	if err != nil {
+		return fail("lab", err)
+	}
+	d.closers = append(d.closers, lb)
+	d.Lab = lb
 	return d, nil
 }
 
@@ -137,6 +144,10 @@ func (d *Demo) InfoHandler() http.Handler {
 func (d *Demo) Handler(rl *relay.Relay) http.Handler {
 	ui := http.NewServeMux()
 	ui.Handle("/demo.json", d.InfoHandler())
+	// Not "/lab/": ServeMux would redirect the page's /lab to /lab/.
+	lab := d.Lab.Handler()
+	ui.Handle("/lab/relay/", lab)
+	ui.Handle("/lab/api/", lab)
 	ui.Handle("/", web.Handler())
 	return rl.WithUI(ui)
 }
@@ -151,8 +162,9 @@ func (d *Demo) QuickStart(pageURL string) string {
   3. add forward -L 127.0.0.1:0:%s, then open the entry address it shows
 
 exit services: web %s, echo %s, pinger %s (answers "ACK <line>")
+training lab: %s/lab (six hosts inside this process, the seed's six scenarios)
 same with OpenSSH: ssh -N -L 8081:%s -p %d %s@%s
 `, pageURL, d.Gateway.Addr(), d.Gateway.User, d.Gateway.Password, d.Gateway.Fingerprint(),
-		d.WebAddr, d.WebAddr, d.EchoAddr, d.Pinger,
+		d.WebAddr, d.WebAddr, d.EchoAddr, d.Pinger, pageURL,
 		d.WebAddr, d.Info().Port, d.Gateway.User, d.Info().Host)
 }

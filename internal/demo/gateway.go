@@ -1,6 +1,7 @@
 // Package demo runs tunnelkit's demo world in one process, on loopback only:
-// a small SSH gateway that does port forwarding and nothing else, and sample
-// exit services (a web page, an echo service, a pinger) to forward to.
+// a small SSH gateway that does port forwarding and nothing else, sample
+// exit services (a web page, an echo service, a pinger) to forward to, and
+// the training lab, whose hosts live on a network inside the process.
 package demo
 
 import (
@@ -15,8 +16,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -30,13 +33,23 @@ type GatewayConfig struct {
 	User     string // default "demo"
 	Password string // default: random
 	Logger   *slog.Logger
+
+	// Listener, when set, is served instead of listening on Addr.
+	Listener net.Listener
+	// Net, when set, dials the exit sockets of -L and binds the entry
+	// sockets of -R instead of loopback TCP (a lab host); GatewayPorts and
+	// PermitOpen then apply as in sshd_config.
+	Net          Network
+	GatewayPorts GatewayPorts
+	PermitOpen   []string
 }
 
 // Gateway is an in-process SSH server for the demo. It accepts one user by
 // password and supports exactly what port forwarding needs: direct-tcpip
 // (-L) and tcpip-forward with forwarded-tcpip channels (-R), both limited to
-// loopback addresses, and keepalive@openssh.com. Sessions get a polite "no
-// shell here".
+// loopback addresses (or, with Net, to a lab host's network under
+// GatewayPorts and PermitOpen), and keepalive@openssh.com. Sessions get a
+// polite "no shell here".
 type Gateway struct {
 	User, Password string
 	HostKey        ssh.PublicKey
@@ -47,6 +60,10 @@ type Gateway struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	net        Network
+	permitOpen atomic.Pointer[permitOpen] // switchable at run time, as ports
+	ports      atomic.Int32               // GatewayPorts
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -72,8 +89,10 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := requireLoopback(cfg.Addr); err != nil {
-		return nil, fmt.Errorf("demo gateway: %w", err)
+	if cfg.Listener == nil {
+		if err := requireLoopback(cfg.Addr); err != nil {
+			return nil, fmt.Errorf("demo gateway: %w", err)
+		}
 	}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -83,9 +102,11 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo gateway: host key: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("demo gateway: listen on %s: %w (choose another address)", cfg.Addr, err)
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("demo gateway: listen on %s: %w (choose another address)", cfg.Addr, err)
+		}
 	}
 	g := &Gateway{
 		User:     cfg.User,
@@ -94,7 +115,11 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 		ln:       ln,
 		log:      cfg.Logger,
 		conns:    map[net.Conn]struct{}{},
+
+		net: cfg.Net,
 	}
+	g.ports.Store(int32(cfg.GatewayPorts))
+	g.SetPermitOpen(cfg.PermitOpen)
 	g.config = &ssh.ServerConfig{
 		ServerVersion: "SSH-2.0-tunnelkit_demo",
 		MaxAuthTries:  6,
@@ -131,6 +156,32 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 
 // Addr is the gateway's listening address, "127.0.0.1:PORT".
 func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// GatewayPorts is the current GatewayPorts setting (used with Net).
+func (g *Gateway) GatewayPorts() GatewayPorts { return GatewayPorts(g.ports.Load()) }
+
+// SetGatewayPorts changes GatewayPorts for the remote forwards asked from
+// now on; bound ones stay where they are.
+func (g *Gateway) SetGatewayPorts(m GatewayPorts) { g.ports.Store(int32(m)) }
+
+// PermitOpen is the current PermitOpen list (nil: any).
+func (g *Gateway) PermitOpen() []string { return []string(*g.permitOpen.Load()) }
+
+// SetPermitOpen changes PermitOpen for the -L connections opened from now on.
+func (g *Gateway) SetPermitOpen(p []string) {
+	po := permitOpen(slices.Clone(p))
+	g.permitOpen.Store(&po)
+}
+
+// Disconnect closes every SSH connection (their forwards with them) and
+// keeps serving new ones.
+func (g *Gateway) Disconnect() {
+	g.mu.Lock()
+	for c := range g.conns {
+		c.Close()
+	}
+	g.mu.Unlock()
+}
 
 // Fingerprint is the host key's "SHA256:..." fingerprint.
 func (g *Gateway) Fingerprint() string { return ssh.FingerprintSHA256(g.HostKey) }
@@ -302,13 +353,13 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 		return
 	}
 	target := net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port)))
-	if err := requireLoopback(target); err != nil {
+	if err := c.g.mayOpen(m.Host, m.Port); err != nil {
 		c.log.Info("demo gateway: refused direct-tcpip", "target", target)
 		nch.Reject(ssh.Prohibited, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.g.ctx, dialTimeout)
-	tc, err := (&net.Dialer{}).DialContext(ctx, "tcp", target)
+	tc, err := c.g.dial(ctx, target)
 	cancel()
 	if err != nil {
 		nch.Reject(ssh.ConnectionFailed, fmt.Sprintf("connect to %s failed: %v", target, err))
@@ -378,16 +429,12 @@ func (c *conn) tcpipForward(payload []byte) (bool, []byte) {
 	if err := ssh.Unmarshal(payload, &m); err != nil || m.BindPort > 65535 {
 		return false, nil
 	}
-	host := m.BindAddr
-	if host == "" || host == "localhost" {
-		host = "127.0.0.1"
-	}
-	addr := net.JoinHostPort(host, strconv.Itoa(int(m.BindPort)))
-	if err := requireLoopback(addr); err != nil {
-		c.log.Info("demo gateway: refused tcpip-forward", "addr", addr)
+	addr, err := c.g.entryAddr(m.BindAddr, m.BindPort)
+	if err != nil {
+		c.log.Info("demo gateway: refused tcpip-forward", "addr", m.BindAddr, "port", m.BindPort, "err", err)
 		return false, nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := c.g.listen(addr)
 	if err != nil {
 		c.log.Info("demo gateway: tcpip-forward failed", "addr", addr, "err", err)
 		return false, nil
@@ -462,6 +509,52 @@ func (c *conn) acceptForwarded(rf *remoteForward) {
 			tunnel.Join(ch, tc)
 		}()
 	}
+}
+
+// mayOpen checks a direct-tcpip exit: loopback only on TCP, PermitOpen on Net.
+func (g *Gateway) mayOpen(host string, port uint32) error {
+	if g.net == nil {
+		return requireLoopback(net.JoinHostPort(host, strconv.Itoa(int(port))))
+	}
+	if !g.permitOpen.Load().allows(host, port) {
+		return errors.New("open failed") // sshd's words for a PermitOpen refusal
+	}
+	return nil
+}
+
+func (g *Gateway) dial(ctx context.Context, target string) (net.Conn, error) {
+	if g.net == nil {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", target)
+	}
+	return g.net.Dial(ctx, "tcp", target)
+}
+
+// entryAddr is where a tcpip-forward asking for bindAddr:port binds: on
+// TCP loopback only (other addresses refused); on Net as GatewayPorts says.
+func (g *Gateway) entryAddr(bindAddr string, port uint32) (string, error) {
+	p := strconv.Itoa(int(port))
+	if g.net == nil {
+		host := bindAddr
+		if host == "" || host == "localhost" {
+			host = "127.0.0.1"
+		}
+		addr := net.JoinHostPort(host, p)
+		return addr, requireLoopback(addr)
+	}
+	if port != 0 && port < 1024 {
+		// sshd: only root may forward privileged ports, and the lab's user is dev.
+		return "", fmt.Errorf("port %d is privileged", port)
+	}
+	return net.JoinHostPort(g.GatewayPorts().bindAddr(bindAddr), p), nil
+}
+
+func (g *Gateway) listen(addr string) (net.Listener, error) {
+	if g.net == nil {
+		return net.Listen("tcp", addr)
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, dialTimeout)
+	defer cancel()
+	return g.net.ListenAs(ctx, "sshd", "tcp", addr)
 }
 
 // requireLoopback refuses any address that is not a loopback IP literal (or

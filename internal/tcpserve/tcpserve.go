@@ -26,10 +26,16 @@ func Listen(addr string, handle func(net.Conn)) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Serve(ln, handle), nil
+}
+
+// Serve serves each connection of ln with handle, as Listen does; closing
+// the server closes ln.
+func Serve(ln net.Listener, handle func(net.Conn)) *Server {
 	s := &Server{ln: ln, handle: handle, conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go s.acceptLoop()
-	return s, nil
+	return s
 }
 
 // Addr is the bound address, host:port.
