@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"time"
@@ -38,4 +39,17 @@ func (r *Relay) audit(s *stream) {
 		attrs = append(attrs, slog.String("hint", s.hint))
 	}
 	r.log.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+// maxLoggedText bounds each client-chosen string in the log (a target, a
+// path, a Host, an Origin): a client must not choose the size of a log line.
+const maxLoggedText = 256
+
+// clientText is s as the log should carry it: cut to maxLoggedText bytes,
+// saying how long it was when cut.
+func clientText(s string) string {
+	if len(s) <= maxLoggedText {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes)", truncate(s, maxLoggedText), len(s))
 }

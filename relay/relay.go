@@ -38,8 +38,16 @@ type Config struct {
 	// AllowOrigins are extra browser origins allowed (host patterns as in
 	// websocket.AcceptOptions.OriginPatterns). The relay's own is always.
 	AllowOrigins []string
-	// PublicHost, when set, is the only Host header the relay answers.
+	// PublicHosts, when set, are the only Host headers the relay answers
+	// ("HOST" matches any port, "HOST:PORT" that port). Without them it
+	// answers IP literals, localhost and the host of Listen: a name a
+	// DNS-rebinding page could have pointed at the relay is refused.
+	PublicHosts []string
+	// PublicHost is one more public host (older form of PublicHosts).
 	PublicHost string
+	// ServedOn is the address the relay is served on (HOST:PORT): its
+	// host is answered without PublicHosts. Optional.
+	ServedOn string
 	// TrustedProxies are CIDRs (or addresses) whose X-Forwarded-For is used.
 	TrustedProxies []string
 
@@ -79,6 +87,7 @@ type Relay struct {
 	tokens     []*token
 	trusted    []netip.Prefix
 	acceptOpts *websocket.AcceptOptions
+	hosts      hostRule
 	log        *slog.Logger
 	metrics    *metrics
 	handler    http.Handler
@@ -120,6 +129,7 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r := &Relay{
 		cfg:     cfg,
+		hosts:   newHostRule(cfg),
 		log:     cfg.Logger,
 		metrics: newMetrics(),
 		streams: map[*stream]struct{}{},

@@ -69,7 +69,7 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	defer d.Close()
 
-	rl, err := relay.New(relay.Config{Allow: d.Allow(), AllowListen: d.AllowListen(), Logger: logger})
+	rl, err := relay.New(relay.Config{Allow: d.Allow(), AllowListen: d.AllowListen(), ServedOn: *listen, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -34,12 +34,12 @@ flags:
 
 // serveOptions is the command line of tunnelkit serve.
 type serveOptions struct {
-	listen, config, tokenFile, publicHost string
-	allow, allowListen, origins, proxies  repeated
-	maxStreams, maxPerClient              int
-	maxMsg                                int64
-	idle, dialTimeout, drain              time.Duration
-	logFormat, tlsCert, tlsKey            string
+	listen, config, tokenFile                         string
+	allow, allowListen, origins, proxies, publicHosts repeated
+	maxStreams, maxPerClient                          int
+	maxMsg                                            int64
+	idle, dialTimeout, drain                          time.Duration
+	logFormat, tlsCert, tlsKey                        string
 }
 
 func runServe(ctx context.Context, args []string) error {
@@ -67,7 +67,7 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.config, "config", "", "read rules from `FILE`: one per line, RULE to dial, listen=RULE to listen, # comments")
 	fs.StringVar(&o.tokenFile, "token-file", "", "require a token from `FILE`: per line TOKEN [name=NAME] [RULE|listen=RULE]...")
 	fs.Var(&o.origins, "allow-origin", "also accept browser pages from `ORIGIN` (host pattern, repeatable)")
-	fs.StringVar(&o.publicHost, "public-host", "", "answer only requests for `HOST[:PORT]` (the Host header)")
+	fs.Var(&o.publicHosts, "public-host", "answer only requests for `HOST[:PORT]` (the Host header; repeatable); without it: IP literals, localhost and the --listen host")
 	fs.Var(&o.proxies, "trusted-proxy", "trust X-Forwarded-For from `CIDR` (repeatable)")
 	fs.IntVar(&o.maxStreams, "max-streams", relay.DefaultMaxStreams, "streams at once, overall")
 	fs.IntVar(&o.maxPerClient, "max-streams-per-client", relay.DefaultMaxStreamsPerClient, "streams at once per client IP")
@@ -107,7 +107,8 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 		Allow:               o.allow,
 		AllowListen:         o.allowListen,
 		AllowOrigins:        o.origins,
-		PublicHost:          o.publicHost,
+		PublicHosts:         o.publicHosts,
+		ServedOn:            o.listen,
 		TrustedProxies:      o.proxies,
 		MaxStreams:          o.maxStreams,
 		MaxStreamsPerClient: o.maxPerClient,
