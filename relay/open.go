@@ -21,7 +21,7 @@ func (r *Relay) open(w http.ResponseWriter, req *http.Request, kind string) (*st
 			metric = "origin"
 		}
 		r.metrics.refusals.WithLabelValues(metric).Inc()
-		r.log.Warn("refused", "reason", metric, "from", client.String(), "path", req.URL.Path, "origin", req.Header.Get("Origin"), "err", err.Error())
+		r.log.Warn("refused", "reason", metric, "from", client.String(), "path", clientText(req.URL.Path), "origin", clientText(req.Header.Get("Origin")), "err", clientText(err.Error()))
 		return nil, nil
 	}
 	ws.SetReadLimit(r.cfg.MaxMessageSize)
