@@ -26,8 +26,11 @@ only where --allow-listen says.
 Rules: HOST:PORT, HOST:LOW-HIGH, HOST:*, CIDR:PORT, [IPv6]:PORT,
 [IPv6CIDR]:PORT. A host name allows that name (and what it resolves to),
 not numeric aliases of its address. Link-local and metadata addresses
-(169.254.0.0/16, fe80::/10, fd00:ec2::254) need a rule naming them by
-address.
+(169.254.0.0/16, fe80::/10, fd00:ec2::254) and the relay host's own
+loopback (127.0.0.0/8, ::1) need a rule naming them by address (or, for
+loopback, the name localhost): 0.0.0.0/0:22 opens neither. 0.0.0.0/8 is
+never dialed. IPv6 forms carrying an IPv4 address (64:ff9b::/96, 2002::/16,
+::a.b.c.d) are checked as that address.
 
 flags:
 `
