@@ -24,10 +24,17 @@ func newHostRule(cfg Config) hostRule {
 	if cfg.PublicHost != "" {
 		h.public = append(h.public, cfg.PublicHost)
 	}
-	if host, _, err := net.SplitHostPort(cfg.ServedOn); err == nil {
-		h.listen = strings.ToLower(strings.Trim(host, "[]"))
-	}
+	h.listen = hostOf(cfg.ServedOn)
 	return h
+}
+
+// hostOf is the lower-case host of a HOST:PORT address; "" if none.
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(host)
 }
 
 // allows reports whether the relay answers requests for host (a Host

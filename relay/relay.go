@@ -48,6 +48,12 @@ type Config struct {
 	// ServedOn is the address the relay is served on (HOST:PORT): its
 	// host is answered without PublicHosts. Optional.
 	ServedOn string
+	// MetricsListen, when set, is the private address /metrics is served
+	// on (by MetricsHandler); Handler then serves no /metrics.
+	MetricsListen string
+	// TokenBackoff is the first wait of an address after wrong tokens
+	// (default 1s); it doubles with each further one.
+	TokenBackoff time.Duration
 	// TrustedProxies are CIDRs (or addresses) whose X-Forwarded-For is used.
 	TrustedProxies []string
 
@@ -77,6 +83,7 @@ const (
 	DefaultHandshakeTimeout    = 10 * time.Second
 	DefaultDialTimeout         = 10 * time.Second
 	DefaultAcceptTimeout       = 10 * time.Second
+	DefaultTokenBackoff        = time.Second
 )
 
 // Relay is the relay server. Mount Handler; call Shutdown to drain.
@@ -88,6 +95,7 @@ type Relay struct {
 	trusted    []netip.Prefix
 	acceptOpts *websocket.AcceptOptions
 	hosts      hostRule
+	backoff    *backoff
 	log        *slog.Logger
 	metrics    *metrics
 	handler    http.Handler
@@ -111,8 +119,9 @@ func New(cfg Config) (*Relay, error) {
 	setDefault(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
 	setDefault(&cfg.AcceptTimeout, DefaultAcceptTimeout)
+	setDefault(&cfg.TokenBackoff, DefaultTokenBackoff)
 	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerClient < 0 || cfg.MaxMessageSize < 0 ||
-		cfg.IdleTimeout < 0 || cfg.DialTimeout < 0 || cfg.AcceptTimeout < 0 || cfg.HandshakeTimeout < 0 {
+		cfg.IdleTimeout < 0 || cfg.DialTimeout < 0 || cfg.AcceptTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.TokenBackoff < 0 {
 		return nil, errors.New("relay limits and timeouts must not be negative")
 	}
 	if cfg.Logger == nil {
@@ -130,6 +139,7 @@ func New(cfg Config) (*Relay, error) {
 	r := &Relay{
 		cfg:     cfg,
 		hosts:   newHostRule(cfg),
+		backoff: newBackoff(cfg.TokenBackoff),
 		log:     cfg.Logger,
 		metrics: newMetrics(),
 		streams: map[*stream]struct{}{},

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"tunnelkit/internal/syncbuf"
 )
 
 // startRelayProc runs the real binary: shell (when not empty) is a sh
@@ -15,6 +17,14 @@ import (
 // killed when the test ends.
 func startRelayProc(t *testing.T, bin, shell string, args ...string) string {
 	t.Helper()
+	u, _ := startRelayProcOut(t, bin, shell, args...)
+	return u
+}
+
+// startRelayProcOut is startRelayProc that also returns all it printed.
+func startRelayProcOut(t *testing.T, bin, shell string, args ...string) (string, *syncbuf.Buffer) {
+	t.Helper()
+	out := &syncbuf.Buffer{}
 	script := `exec "$0" "$@"`
 	if shell != "" {
 		script = shell + ` && exec "$0" "$@"`
@@ -36,18 +46,19 @@ func startRelayProc(t *testing.T, bin, shell string, args ...string) string {
 		sc := bufio.NewScanner(pr)
 		sent := false
 		for sc.Scan() {
+			out.Write([]byte(sc.Text() + "\n"))
 			if m := re.FindStringSubmatch(sc.Text()); m != nil && !sent {
 				urlc <- m[1]
 				sent = true
 			}
 		}
-		io.Copy(io.Discard, pr)
+		io.Copy(out, pr)
 	}()
 	select {
 	case u := <-urlc:
-		return u
+		return u, out
 	case <-time.After(30 * time.Second):
-		t.Fatalf("tunnelkit %v printed no URL within 30s", args)
-		return ""
+		t.Fatalf("tunnelkit %v printed no URL within 30s:\n%s", args, out)
+		return "", nil
 	}
 }

@@ -37,7 +37,7 @@ flags:
 
 // serveOptions is the command line of tunnelkit serve.
 type serveOptions struct {
-	listen, config, tokenFile                         string
+	listen, config, tokenFile, metricsListen          string
 	allow, allowListen, origins, proxies, publicHosts repeated
 	maxStreams, maxPerClient                          int
 	maxMsg                                            int64
@@ -68,9 +68,10 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.Var(&o.allow, "allow", "allow dialing `RULE` (repeatable)")
 	fs.Var(&o.allowListen, "allow-listen", "allow listening on `RULE` (repeatable)")
 	fs.StringVar(&o.config, "config", "", "read rules from `FILE`: one per line, RULE to dial, listen=RULE to listen, # comments")
-	fs.StringVar(&o.tokenFile, "token-file", "", "require a token from `FILE`: per line TOKEN [name=NAME] [RULE|listen=RULE]...")
+	fs.StringVar(&o.tokenFile, "token-file", "", "require a token from `FILE`: per line TOKEN or sha256:HEX (see tunnelkit token new), [name=NAME] [RULE|listen=RULE]...")
 	fs.Var(&o.origins, "allow-origin", "also accept browser pages from `ORIGIN` (host pattern, repeatable)")
 	fs.Var(&o.publicHosts, "public-host", "answer only requests for `HOST[:PORT]` (the Host header; repeatable); without it: IP literals, localhost and the --listen host")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve /metrics on `ADDR` only (a private listener), not on --listen")
 	fs.Var(&o.proxies, "trusted-proxy", "trust X-Forwarded-For from `CIDR` (repeatable)")
 	fs.IntVar(&o.maxStreams, "max-streams", relay.DefaultMaxStreams, "streams at once, overall")
 	fs.IntVar(&o.maxPerClient, "max-streams-per-client", relay.DefaultMaxStreamsPerClient, "streams at once per client IP")
@@ -112,6 +113,7 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 		AllowOrigins:        o.origins,
 		PublicHosts:         o.publicHosts,
 		ServedOn:            o.listen,
+		MetricsListen:       o.metricsListen,
 		TrustedProxies:      o.proxies,
 		MaxStreams:          o.maxStreams,
 		MaxStreamsPerClient: o.maxPerClient,
@@ -134,6 +136,9 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 			return cfg, err
 		}
 		cfg.Tokens = tokens
+		for _, w := range shortTokenWarnings(tokens) {
+			fmt.Fprintln(os.Stderr, "tunnelkit serve: "+w)
+		}
 	}
 	err := checkExposure(o.listen, len(cfg.Tokens) > 0, len(cfg.Allow)+len(cfg.AllowListen) > 0)
 	return cfg, err
@@ -200,6 +205,15 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 	if len(cfg.Allow)+len(cfg.AllowListen) == 0 && len(cfg.Tokens) == 0 {
 		fmt.Fprintln(os.Stderr, "tunnelkit serve: no --allow or --allow-listen rules: the relay will refuse every stream")
 	}
+	if o.metricsListen != "" {
+		stop, err := serveMetrics(o.metricsListen, rl, cfg.Logger)
+		if err != nil {
+			ln.Close()
+			rl.Shutdown(context.Background())
+			return err
+		}
+		defer stop()
+	}
 	return serveThenDrain(ctx, "serve", srv, rl, o.drain, func() error {
 		if o.tlsCert != "" {
 			return srv.ServeTLS(ln, o.tlsCert, o.tlsKey)
@@ -230,4 +244,24 @@ func isLoopbackHost(h string) bool {
 	}
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
+}
+
+// serveMetrics serves /metrics and /healthz on their own (private)
+// listener until stop.
+func serveMetrics(addr string, rl *relay.Relay, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           rl.MetricsHandler(),
+		ReadHeaderTimeout: rl.HandshakeTimeout(),
+		ReadTimeout:       rl.HandshakeTimeout(),
+		WriteTimeout:      time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(os.Stderr, "tunnelkit serve: metrics on http://%s/metrics\n", ln.Addr())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	return func() { srv.Close(); <-done }, nil
 }
