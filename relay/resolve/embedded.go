@@ -4,7 +4,7 @@ import "net/netip"
 
 // The IPv6 forms that carry an IPv4 address a packet may end up at.
 var (
-	nat64  = netip.MustParsePrefix("64:ff9b::/96")  // RFC 6052 well-known prefix
+	nat64  = netip.MustParsePrefix("64:ff9b::/96")   // RFC 6052 well-known prefix
 	nat64l = netip.MustParsePrefix("64:ff9b:1::/48") // RFC 8215 local-use NAT64
 	sixTo4 = netip.MustParsePrefix("2002::/16")      // RFC 3056: 2002:AABB:CCDD::/48
 	compat = netip.MustParsePrefix("::/96")          // IPv4-compatible ::a.b.c.d (deprecated)
