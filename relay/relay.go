@@ -59,10 +59,11 @@ type Config struct {
 
 	MaxStreams          int   // all streams at once (default 1024)
 	MaxStreamsPerClient int   // per client IP (default 64)
+	MaxConnsPerClient   int   // TCP connections per client IP, for LimitListener (default 2x MaxStreamsPerClient)
 	MaxMessageSize      int64 // bytes per WebSocket message (default 1 MiB)
 
 	IdleTimeout      time.Duration // no bytes either way (default 10m)
-	HandshakeTimeout time.Duration // request headers, for the http.Server (default 10s)
+	HandshakeTimeout time.Duration // request headers and body, for the http.Server (default 10s)
 	DialTimeout      time.Duration // resolve + connect (default 10s)
 	AcceptTimeout    time.Duration // an accepted conn awaits its stream (default 10s)
 
@@ -115,12 +116,13 @@ func New(cfg Config) (*Relay, error) {
 	setDefault(&cfg.MaxStreams, DefaultMaxStreams)
 	setDefault(&cfg.MaxStreamsPerClient, DefaultMaxStreamsPerClient)
 	setDefault(&cfg.MaxMessageSize, DefaultMaxMessageSize)
+	setDefault(&cfg.MaxConnsPerClient, 2*cfg.MaxStreamsPerClient)
 	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
 	setDefault(&cfg.AcceptTimeout, DefaultAcceptTimeout)
 	setDefault(&cfg.TokenBackoff, DefaultTokenBackoff)
-	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerClient < 0 || cfg.MaxMessageSize < 0 ||
+	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerClient < 0 || cfg.MaxConnsPerClient < 0 || cfg.MaxMessageSize < 0 ||
 		cfg.IdleTimeout < 0 || cfg.DialTimeout < 0 || cfg.AcceptTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.TokenBackoff < 0 {
 		return nil, errors.New("relay limits and timeouts must not be negative")
 	}
@@ -178,7 +180,10 @@ func setDefault[T comparable](v *T, def T) {
 // /healthz, /metrics.
 func (r *Relay) Handler() http.Handler { return r.handler }
 
-// HandshakeTimeout is the header read timeout to give the http.Server.
+// HandshakeTimeout is the http.Server's ReadHeaderTimeout and ReadTimeout:
+// request headers and bodies must arrive within it. It never cuts a
+// stream: net/http clears a connection's deadlines when a handler hijacks
+// it, as the WebSocket upgrade does.
 func (r *Relay) HandshakeTimeout() time.Duration { return r.cfg.HandshakeTimeout }
 
 var errShuttingDown = errors.New("relay shutting down")

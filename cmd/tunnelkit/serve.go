@@ -39,9 +39,9 @@ flags:
 type serveOptions struct {
 	listen, config, tokenFile, metricsListen          string
 	allow, allowListen, origins, proxies, publicHosts repeated
-	maxStreams, maxPerClient                          int
+	maxStreams, maxPerClient, maxConns                int
 	maxMsg                                            int64
-	idle, dialTimeout, drain                          time.Duration
+	idle, dialTimeout, drain, reqTimeout              time.Duration
 	logFormat, tlsCert, tlsKey                        string
 }
 
@@ -75,6 +75,8 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.Var(&o.proxies, "trusted-proxy", "trust X-Forwarded-For from `CIDR` (repeatable)")
 	fs.IntVar(&o.maxStreams, "max-streams", relay.DefaultMaxStreams, "streams at once, overall")
 	fs.IntVar(&o.maxPerClient, "max-streams-per-client", relay.DefaultMaxStreamsPerClient, "streams at once per client IP")
+	fs.IntVar(&o.maxConns, "max-conns-per-client", 0, "TCP connections at once per client IP, streams included (default 2x --max-streams-per-client)")
+	fs.DurationVar(&o.reqTimeout, "request-timeout", relay.DefaultHandshakeTimeout, "request headers and body must arrive within this long (never cuts streams)")
 	fs.Int64Var(&o.maxMsg, "max-message-size", relay.DefaultMaxMessageSize, "largest WebSocket message in `BYTES`")
 	fs.DurationVar(&o.idle, "idle-timeout", relay.DefaultIdleTimeout, "close a stream after no data either way for this long")
 	fs.DurationVar(&o.dialTimeout, "dial-timeout", relay.DefaultDialTimeout, "resolve and connect within this long")
@@ -117,6 +119,8 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 		TrustedProxies:      o.proxies,
 		MaxStreams:          o.maxStreams,
 		MaxStreamsPerClient: o.maxPerClient,
+		MaxConnsPerClient:   o.maxConns,
+		HandshakeTimeout:    o.reqTimeout,
 		MaxMessageSize:      o.maxMsg,
 		IdleTimeout:         o.idle,
 		DialTimeout:         o.dialTimeout,
@@ -186,13 +190,19 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 		rl.Shutdown(context.Background())
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
+	ln = rl.LimitListener(ln) // --max-conns-per-client
 	srv := &http.Server{
-		Handler:           rl.WithUI(web.Handler()),
+		Handler: rl.WithUI(web.Handler()),
+		// Headers and bodies within --request-timeout. Streams are not
+		// cut: net/http clears a connection's deadlines when the
+		// WebSocket upgrade hijacks it.
 		ReadHeaderTimeout: rl.HandshakeTimeout(),
+		ReadTimeout:       rl.HandshakeTimeout(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-		// No ReadTimeout or WriteTimeout: they would cut long streams.
+		// No WriteTimeout: a page on a slow link may take long to load
+		// the WebAssembly; the per-client cap bounds who can hold on.
 	}
 	// WebSocket streams need HTTP/1.1 (they take over the connection).
 	srv.Protocols = new(http.Protocols)
