@@ -85,16 +85,16 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 		finishIfBothDone()
 	}
 	var q *upQueue
-	var writer sync.WaitGroup
+	var written chan struct{} // closed when the writer returned
 	if s.flow != nil {
-		q = newUpQueue()
-		writer.Add(1)
+		q = newUpQueue(s.flow.credit)
+		written = make(chan struct{})
 		go func() {
-			defer writer.Done()
+			defer close(written)
 			r.writeUp(s, ws, conn, q, closeTargetWrite)
 		}()
+		defer func() { <-written }()
 	}
-	defer writer.Wait()
 	ctx := context.Background()
 	fin := false // the client half-closed
 	for {
@@ -102,9 +102,11 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 		if err != nil {
 			if q != nil {
 				// Deliver what the client sent before it closed, as
-				// without flow control, then end the stream.
+				// without flow control, then end the stream; but a
+				// target that stopped reading does not keep it (and
+				// its queue) past the drain timeout.
 				q.end()
-				writer.Wait()
+				r.drainQueue(s, q, written)
 			}
 			s.finishHint(clientGone(err, r.cfg.MaxMessageSize))
 			return
@@ -123,6 +125,21 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 				closeTargetWrite()
 			}
 		}
+	}
+}
+
+// drainQueue waits for the writer to deliver what the gone client queued,
+// for at most QueueDrainTimeout; then it ends the stream, which closes
+// the target connection under a writer stuck in Write.
+func (r *Relay) drainQueue(s *stream, q *upQueue, written <-chan struct{}) {
+	t := time.NewTimer(r.cfg.QueueDrainTimeout)
+	defer t.Stop()
+	select {
+	case <-written:
+	case <-s.ctx.Done():
+	case <-t.C:
+		r.metrics.refusals.WithLabelValues("drain_timeout").Inc()
+		s.finishHint(wire.CloseGoingAway, fmt.Sprintf("client went away; the target did not take the %d bytes queued for it within %v", q.queued(), r.cfg.QueueDrainTimeout), "see --queue-drain-timeout")
 	}
 }
 

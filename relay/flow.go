@@ -21,6 +21,7 @@ import (
 // with flow control: the window less what the client has not acknowledged.
 type downWindow struct {
 	window int64
+	credit int64         // what the client may send unacknowledged (reserved from the budget)
 	avail  atomic.Int64  // window minus bytes sent and not acknowledged
 	wake   chan struct{} // cap 1: an ack arrived
 }
@@ -96,6 +97,7 @@ func (r *Relay) takeFlow(s *stream, req *http.Request) bool {
 	}
 	if window > 0 {
 		s.flow = newDownWindow(window)
+		return r.reserveCredit(s)
 	}
 	return true
 }
@@ -113,5 +115,5 @@ func (s *stream) upCredit() int64 {
 	if s.flow == nil {
 		return 0
 	}
-	return wire.UpCredit
+	return s.flow.credit
 }

@@ -61,11 +61,16 @@ type Config struct {
 	MaxStreamsPerClient int   // per client IP (default 64)
 	MaxConnsPerClient   int   // TCP connections per client IP, for LimitListener (default 2x MaxStreamsPerClient)
 	MaxMessageSize      int64 // bytes per WebSocket message (default 1 MiB)
+	MaxQueuedBytes      int64 // client bytes queued for slow targets, all streams (default 256 MiB)
 
 	IdleTimeout      time.Duration // no bytes either way (default 10m)
 	HandshakeTimeout time.Duration // request headers and body, for the http.Server (default 10s)
 	DialTimeout      time.Duration // resolve + connect (default 10s)
 	AcceptTimeout    time.Duration // an accepted conn awaits its stream (default 10s)
+	// QueueDrainTimeout is how long a stream whose client is gone may go
+	// on writing what it queued to a target that does not read (default
+	// 10s); then it ends, and its buffers and slot are freed.
+	QueueDrainTimeout time.Duration
 
 	Logger *slog.Logger // audit log (default: discard)
 
@@ -85,6 +90,8 @@ const (
 	DefaultDialTimeout         = 10 * time.Second
 	DefaultAcceptTimeout       = 10 * time.Second
 	DefaultTokenBackoff        = time.Second
+	DefaultMaxQueuedBytes      = 256 << 20
+	DefaultQueueDrainTimeout   = 10 * time.Second
 )
 
 // Relay is the relay server. Mount Handler; call Shutdown to drain.
@@ -97,6 +104,7 @@ type Relay struct {
 	acceptOpts *websocket.AcceptOptions
 	hosts      hostRule
 	backoff    *backoff
+	budget     *budget
 	log        *slog.Logger
 	metrics    *metrics
 	handler    http.Handler
@@ -122,8 +130,11 @@ func New(cfg Config) (*Relay, error) {
 	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
 	setDefault(&cfg.AcceptTimeout, DefaultAcceptTimeout)
 	setDefault(&cfg.TokenBackoff, DefaultTokenBackoff)
+	setDefault(&cfg.MaxQueuedBytes, DefaultMaxQueuedBytes)
+	setDefault(&cfg.QueueDrainTimeout, DefaultQueueDrainTimeout)
 	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerClient < 0 || cfg.MaxConnsPerClient < 0 || cfg.MaxMessageSize < 0 ||
-		cfg.IdleTimeout < 0 || cfg.DialTimeout < 0 || cfg.AcceptTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.TokenBackoff < 0 {
+		cfg.IdleTimeout < 0 || cfg.DialTimeout < 0 || cfg.AcceptTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.TokenBackoff < 0 ||
+		cfg.MaxQueuedBytes < 0 || cfg.QueueDrainTimeout < 0 {
 		return nil, errors.New("relay limits and timeouts must not be negative")
 	}
 	if cfg.Logger == nil {
@@ -142,6 +153,7 @@ func New(cfg Config) (*Relay, error) {
 		cfg:     cfg,
 		hosts:   newHostRule(cfg),
 		backoff: newBackoff(cfg.TokenBackoff),
+		budget:  &budget{max: cfg.MaxQueuedBytes},
 		log:     cfg.Logger,
 		metrics: newMetrics(),
 		streams: map[*stream]struct{}{},

@@ -40,8 +40,8 @@ type serveOptions struct {
 	listen, config, tokenFile, metricsListen          string
 	allow, allowListen, origins, proxies, publicHosts repeated
 	maxStreams, maxPerClient, maxConns                int
-	maxMsg                                            int64
-	idle, dialTimeout, drain, reqTimeout              time.Duration
+	maxMsg, maxQueued                                 int64
+	idle, dialTimeout, drain, reqTimeout, queueDrain  time.Duration
 	logFormat, tlsCert, tlsKey                        string
 }
 
@@ -78,6 +78,8 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.IntVar(&o.maxConns, "max-conns-per-client", 0, "TCP connections at once per client IP, streams included (default 2x --max-streams-per-client)")
 	fs.DurationVar(&o.reqTimeout, "request-timeout", relay.DefaultHandshakeTimeout, "request headers and body must arrive within this long (never cuts streams)")
 	fs.Int64Var(&o.maxMsg, "max-message-size", relay.DefaultMaxMessageSize, "largest WebSocket message in `BYTES`")
+	fs.Int64Var(&o.maxQueued, "max-queued-bytes", relay.DefaultMaxQueuedBytes, "client `BYTES` the relay may hold for slow targets, all streams together")
+	fs.DurationVar(&o.queueDrain, "queue-drain-timeout", relay.DefaultQueueDrainTimeout, "when a client is gone, deliver what it queued for this long at most")
 	fs.DurationVar(&o.idle, "idle-timeout", relay.DefaultIdleTimeout, "close a stream after no data either way for this long")
 	fs.DurationVar(&o.dialTimeout, "dial-timeout", relay.DefaultDialTimeout, "resolve and connect within this long")
 	fs.DurationVar(&o.drain, "drain-timeout", 10*time.Second, "on SIGTERM, let streams finish for this long")
@@ -122,6 +124,8 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 		MaxConnsPerClient:   o.maxConns,
 		HandshakeTimeout:    o.reqTimeout,
 		MaxMessageSize:      o.maxMsg,
+		MaxQueuedBytes:      o.maxQueued,
+		QueueDrainTimeout:   o.queueDrain,
 		IdleTimeout:         o.idle,
 		DialTimeout:         o.dialTimeout,
 		Logger:              logger,
