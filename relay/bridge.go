@@ -43,7 +43,7 @@ func (r *Relay) bridge(s *stream, ws *websocket.Conn, conn net.Conn) {
 		defer wg.Done()
 		r.copyDown(s, ws, conn, &downDone, finishIfBothDone)
 	}()
-	r.watchIdle(s)
+	r.watchIdle(s, ws)
 	conn.Close()
 	closeWS(ws, s.code, s.reason)
 	wg.Wait()
@@ -51,23 +51,35 @@ func (r *Relay) bridge(s *stream, ws *websocket.Conn, conn net.Conn) {
 
 // watchIdle waits for the stream to finish, finishing it with 4408 when no
 // byte has moved either way for the idle timeout. Traffic resets the clock;
-// nothing else does.
-func (r *Relay) watchIdle(s *stream) {
+// nothing else does. On a flow-controlled stream it also looks for a queue
+// stuck behind a client that vanished (stall.go).
+func (r *Relay) watchIdle(s *stream, ws *websocket.Conn) {
 	idle := r.cfg.IdleTimeout
-	t := time.NewTimer(idle)
+	every := r.stallCheckEvery(s)
+	step := func(left time.Duration) time.Duration {
+		if every > 0 {
+			return min(left, every)
+		}
+		return left
+	}
+	t := time.NewTimer(step(idle))
 	defer t.Stop()
+	taken := int64(-1)
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+			if every > 0 && r.goneWhileStalled(s, ws, &taken) {
+				return
+			}
 			quiet := time.Duration(time.Now().UnixNano() - s.last.Load())
 			if quiet >= idle {
 				r.metrics.refusals.WithLabelValues("idle").Inc()
 				s.finishHint(wire.CloseIdle, fmt.Sprintf("idle timeout: no data for %v", idle), "see --idle-timeout")
 				return
 			}
-			t.Reset(idle - quiet)
+			t.Reset(step(idle - quiet))
 		}
 	}
 }
@@ -88,6 +100,7 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 	var written chan struct{} // closed when the writer returned
 	if s.flow != nil {
 		q = newUpQueue(s.flow.credit)
+		s.flow.up.Store(q)
 		written = make(chan struct{})
 		go func() {
 			defer close(written)

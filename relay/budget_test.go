@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,7 +49,13 @@ func sinkNeverReads(t *testing.T) string {
 // socket and the relay's queue are full. Bounded in bytes and time.
 func stallFlowStream(t *testing.T, ctx context.Context, tr *testRelay, target string) *websocket.Conn {
 	t.Helper()
-	ws := connect(t, ctx, tr.wsURL("/v1/dial?"+url.Values{"target": {target}, "flow": {strconv.Itoa(flowWindow)}}.Encode()), dialOpts{})
+	return stallFlowStreamAt(t, ctx, tr.wsURL(""), target)
+}
+
+// stallFlowStreamAt is stallFlowStream through the relay at base (ws://...).
+func stallFlowStreamAt(t *testing.T, ctx context.Context, base, target string) *websocket.Conn {
+	t.Helper()
+	ws := connect(t, ctx, base+"/v1/dial?"+url.Values{"target": {target}, "flow": {strconv.Itoa(flowWindow)}}.Encode(), dialOpts{})
 	open, err := readMessage(ctx, ws)
 	if err != nil || open.Credit == 0 {
 		t.Fatalf("open = %+v %v, want credit", open, err)
@@ -163,4 +170,110 @@ func TestQueuedBytesBudget(t *testing.T) {
 	for _, ws := range open[1:] {
 		ws.Close(websocket.StatusNormalClosure, "")
 	}
+}
+
+// freezeProxy forwards TCP to addr until frozen; then it moves no byte
+// either way and closes nothing, like a network that dropped off.
+type freezeProxy struct {
+	ln     net.Listener
+	frozen chan struct{}
+	done   chan struct{}
+}
+
+func startFreezeProxy(t *testing.T, addr string) *freezeProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezeProxy{ln: ln, frozen: make(chan struct{}), done: make(chan struct{})}
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	pipe := func(dst, src net.Conn) {
+		defer wg.Done()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			select {
+			case <-p.frozen:
+				<-p.done
+				return
+			default:
+			}
+			if n > 0 {
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
+			wg.Add(2)
+			go pipe(up, c)
+			go pipe(c, up)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		close(p.done)
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return p
+}
+
+func (p *freezeProxy) url() string { return "ws://" + p.ln.Addr().String() }
+func (p *freezeProxy) freeze()     { close(p.frozen) }
+
+// TestStalledStreamReleasedWhenClientSilent: a client that vanishes
+// without a close (its network dropped) while its queue is stuck behind a
+// target that does not read is pinged, does not answer, and its stream
+// ends long before the idle timeout.
+func TestStalledStreamReleasedWhenClientSilent(t *testing.T) {
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
+	sink := sinkNeverReads(t)
+	tr := startRelay(t, Config{Allow: []string{echo, sink}, QueueDrainTimeout: 300 * time.Millisecond})
+	ctx := testCtx(t, 120*time.Second)
+	healthy := dialOpen(t, ctx, tr, echo)
+	defer healthy.CloseNow()
+	proxy := startFreezeProxy(t, tr.srv.Listener.Addr().String())
+	ws := stallFlowStreamAt(t, ctx, proxy.url(), sink)
+	defer ws.CloseNow()
+	// A live client, stalled, is pinged and answers: it stays.
+	time.Sleep(time.Second)
+	if tr.dataStreams() != 2 {
+		t.Fatalf("a stalled stream whose client answers pings ended: %d data streams\n%s", tr.dataStreams(), tr.logs.String())
+	}
+	proxy.freeze()
+	deadline := time.Now().Add(30 * time.Second)
+	for tr.dataStreams() > 1 || tr.budget.inUse() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("30s after its client went silent: %d data streams, %d bytes of budget held", tr.dataStreams(), tr.budget.inUse())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	roundTrip(t, ctx, healthy, "unaffected")
+	assertLog(t, tr, `"close_reason":"client stopped answering pings while the target did not take the`)
 }

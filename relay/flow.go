@@ -21,9 +21,10 @@ import (
 // with flow control: the window less what the client has not acknowledged.
 type downWindow struct {
 	window int64
-	credit int64         // what the client may send unacknowledged (reserved from the budget)
-	avail  atomic.Int64  // window minus bytes sent and not acknowledged
-	wake   chan struct{} // cap 1: an ack arrived
+	credit int64                   // what the client may send unacknowledged (reserved from the budget)
+	avail  atomic.Int64            // window minus bytes sent and not acknowledged
+	wake   chan struct{}           // cap 1: an ack arrived
+	up     atomic.Pointer[upQueue] // the stream's queue to the target, once bridged
 }
 
 func newDownWindow(window int64) *downWindow {

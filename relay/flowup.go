@@ -30,6 +30,7 @@ type upQueue struct {
 	ring    *[]byte // nil while empty: a quiet stream holds no buffer
 	r, n    int     // start and length of the queued bytes in ring
 	unacked int     // received and not acknowledged
+	taken   int64   // written to the target, in all
 	written int     // written to the target since the last ack
 	fin     bool    // the client half-closed: after the queued bytes
 	ended   bool    // the client closed: write the queued bytes, no FIN
@@ -102,6 +103,13 @@ func (q *upQueue) endsInFIN() bool {
 	return !q.ended
 }
 
+// progress is how many bytes wait for the target and how many it took.
+func (q *upQueue) progress() (queued int, taken int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n, q.taken
+}
+
 // queued is how many bytes wait for the target.
 func (q *upQueue) queued() int {
 	q.mu.Lock()
@@ -149,6 +157,7 @@ func (q *upQueue) dropWritten(n int) (ack []byte) {
 	defer q.mu.Unlock()
 	q.r = (q.r + n) % len(*q.ring)
 	q.n -= n
+	q.taken += int64(n)
 	if q.n == 0 {
 		q.putRing(q.ring)
 		q.ring = nil
