@@ -34,16 +34,19 @@ func (r *Relay) allowedAddrs(ctx context.Context, s *stream, pol policy, h resol
 		case u == forDial && a.IsUnspecified():
 			r.refuse(s, "policy", wire.CloseRefused, fmt.Sprintf("relay refused %s: unspecified address (name the host)", target))
 			return nil, false
-		case pol.allowsAddr(a, port):
+		case neverTarget(carried(a), u):
+			r.refuse(s, "policy", wire.CloseRefused, fmt.Sprintf("relay refused %s: an address in 0.0.0.0/8 is not a host to dial", target))
+			return nil, false
+		case pol.allowsAddrFor(a, port, u):
 			return []netip.AddrPort{netip.AddrPortFrom(a, port)}, true
 		}
-		r.refusePolicy(s, target, "", u, a, port)
+		r.refusePolicy(s, pol, false, target, "", u, a, port)
 		return nil, false
 	}
 	nameOK := pol.allowsName(h.Name, port)
 	if !nameOK && !pol.hasAddrRuleFor(port) {
 		// Nothing could allow it: refuse without asking DNS.
-		r.refusePolicy(s, target, "", u, netip.Addr{}, port)
+		r.refusePolicy(s, pol, false, target, "", u, netip.Addr{}, port)
 		return nil, false
 	}
 	found, err := r.cfg.Resolver.LookupNetIP(ctx, "ip", h.Name)
@@ -63,7 +66,7 @@ func (r *Relay) allowedAddrs(ctx context.Context, s *stream, pol policy, h resol
 	var refused []string
 	for _, a := range found {
 		a = a.Unmap()
-		if pol.allowsResolved(nameOK, a, port) && len(ok) < max {
+		if pol.allowsResolvedFor(h.Name, nameOK, a, port, u) && len(ok) < max {
 			ok = append(ok, netip.AddrPortFrom(a, port))
 		} else {
 			refused = append(refused, a.String())
@@ -77,7 +80,7 @@ func (r *Relay) allowedAddrs(ctx context.Context, s *stream, pol policy, h resol
 		if len(found) > 0 {
 			first = found[0].Unmap()
 		}
-		r.refusePolicy(s, target, strings.Join(refused, " "), u, first, port)
+		r.refusePolicy(s, pol, nameOK, target, strings.Join(refused, " "), u, first, port)
 		return nil, false
 	}
 	return ok, true
@@ -86,8 +89,9 @@ func (r *Relay) allowedAddrs(ctx context.Context, s *stream, pol policy, h resol
 // refusePolicy refuses target by policy. The reason says what was refused
 // in the protocol's words; the hint names the operator's setting that
 // would allow it. a, when valid, is the address that was refused (the
-// first one a name resolved to); resolved lists them all.
-func (r *Relay) refusePolicy(s *stream, target, resolved string, u use, a netip.Addr, port uint16) {
+// first one a name resolved to); resolved lists them all. nameOK says a
+// name rule allowed the name asked for.
+func (r *Relay) refusePolicy(s *stream, pol policy, nameOK bool, target, resolved string, u use, a netip.Addr, port uint16) {
 	if u == forListen {
 		r.refuseHint(s, "policy", wire.CloseRefused, fmt.Sprintf("relay refused listen on %s: not in listen allow list", target), "see --allow-listen")
 		return
@@ -97,11 +101,35 @@ func (r *Relay) refusePolicy(s *stream, target, resolved string, u use, a netip.
 		what += " (resolves to " + resolved + ")"
 	}
 	if a.IsValid() {
-		if _, sens := sensitiveRange(a.WithZone("")); sens {
-			ap := netip.AddrPortFrom(a.WithZone(""), port)
-			r.refuseHint(s, "policy", wire.CloseRefused, what+": link-local or metadata address, allowed only by address", fmt.Sprintf("allow it by address: --allow %s", ap))
+		a = a.WithZone("")
+		ap := netip.AddrPortFrom(a, port)
+		hint := fmt.Sprintf("allow it by address: --allow %s", ap)
+		c := carried(a)
+		switch _, sens := sensitiveRange(c); {
+		case neverTarget(c, u) || c.IsUnspecified():
+			r.refuse(s, "policy", wire.CloseRefused, what+": an address in 0.0.0.0/8 is not a host to dial")
+			return
+		case sens:
+			r.refuseHint(s, "policy", wire.CloseRefused, what+": link-local or metadata address, allowed only by address", hint)
+			return
+		case isLoopback(c) && (nameOK || pol.opensUnguarded(a, port)):
+			// A rule matched but does not name the relay's loopback.
+			r.refuseHint(s, "policy", wire.CloseRefused, what+": the relay's own loopback, allowed only by a rule naming it", hint)
 			return
 		}
 	}
 	r.refuseHint(s, "policy", wire.CloseRefused, what+": not in allow list", "see --allow")
+}
+
+// opensUnguarded reports whether an address rule would allow a:port if a
+// were not guarded: the refusal is then the guard's, not the list's.
+func (p policy) opensUnguarded(a netip.Addr, port uint16) bool {
+	for _, x := range []netip.Addr{a, carried(a)} {
+		for i := range p {
+			if p[i].name == "" && p[i].hasPort(port) && p[i].prefix.Contains(x) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -43,7 +43,7 @@ func (r *Relay) bridge(s *stream, ws *websocket.Conn, conn net.Conn) {
 		defer wg.Done()
 		r.copyDown(s, ws, conn, &downDone, finishIfBothDone)
 	}()
-	r.watchIdle(s)
+	r.watchIdle(s, ws)
 	conn.Close()
 	closeWS(ws, s.code, s.reason)
 	wg.Wait()
@@ -51,23 +51,35 @@ func (r *Relay) bridge(s *stream, ws *websocket.Conn, conn net.Conn) {
 
 // watchIdle waits for the stream to finish, finishing it with 4408 when no
 // byte has moved either way for the idle timeout. Traffic resets the clock;
-// nothing else does.
-func (r *Relay) watchIdle(s *stream) {
+// nothing else does. On a flow-controlled stream it also looks for a queue
+// stuck behind a client that vanished (stall.go).
+func (r *Relay) watchIdle(s *stream, ws *websocket.Conn) {
 	idle := r.cfg.IdleTimeout
-	t := time.NewTimer(idle)
+	every := r.stallCheckEvery(s)
+	step := func(left time.Duration) time.Duration {
+		if every > 0 {
+			return min(left, every)
+		}
+		return left
+	}
+	t := time.NewTimer(step(idle))
 	defer t.Stop()
+	taken := int64(-1)
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+			if every > 0 && r.goneWhileStalled(s, ws, &taken) {
+				return
+			}
 			quiet := time.Duration(time.Now().UnixNano() - s.last.Load())
 			if quiet >= idle {
 				r.metrics.refusals.WithLabelValues("idle").Inc()
 				s.finishHint(wire.CloseIdle, fmt.Sprintf("idle timeout: no data for %v", idle), "see --idle-timeout")
 				return
 			}
-			t.Reset(idle - quiet)
+			t.Reset(step(idle - quiet))
 		}
 	}
 }
@@ -85,16 +97,17 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 		finishIfBothDone()
 	}
 	var q *upQueue
-	var writer sync.WaitGroup
+	var written chan struct{} // closed when the writer returned
 	if s.flow != nil {
-		q = newUpQueue()
-		writer.Add(1)
+		q = newUpQueue(s.flow.credit)
+		s.flow.up.Store(q)
+		written = make(chan struct{})
 		go func() {
-			defer writer.Done()
+			defer close(written)
 			r.writeUp(s, ws, conn, q, closeTargetWrite)
 		}()
+		defer func() { <-written }()
 	}
-	defer writer.Wait()
 	ctx := context.Background()
 	fin := false // the client half-closed
 	for {
@@ -102,9 +115,11 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 		if err != nil {
 			if q != nil {
 				// Deliver what the client sent before it closed, as
-				// without flow control, then end the stream.
+				// without flow control, then end the stream; but a
+				// target that stopped reading does not keep it (and
+				// its queue) past the drain timeout.
 				q.end()
-				writer.Wait()
+				r.drainQueue(s, q, written)
 			}
 			s.finishHint(clientGone(err, r.cfg.MaxMessageSize))
 			return
@@ -123,6 +138,21 @@ func (r *Relay) copyUp(s *stream, ws *websocket.Conn, conn net.Conn, done *atomi
 				closeTargetWrite()
 			}
 		}
+	}
+}
+
+// drainQueue waits for the writer to deliver what the gone client queued,
+// for at most QueueDrainTimeout; then it ends the stream, which closes
+// the target connection under a writer stuck in Write.
+func (r *Relay) drainQueue(s *stream, q *upQueue, written <-chan struct{}) {
+	t := time.NewTimer(r.cfg.QueueDrainTimeout)
+	defer t.Stop()
+	select {
+	case <-written:
+	case <-s.ctx.Done():
+	case <-t.C:
+		r.metrics.refusals.WithLabelValues("drain_timeout").Inc()
+		s.finishHint(wire.CloseGoingAway, fmt.Sprintf("client went away; the target did not take the %d bytes queued for it within %v", q.queued(), r.cfg.QueueDrainTimeout), "see --queue-drain-timeout")
 	}
 }
 

@@ -22,7 +22,7 @@ func closeWS(ws *websocket.Conn, code wire.CloseCode, reason string) {
 // hint, for the operator, goes to the log only.
 func (r *Relay) refuseBefore(ws *websocket.Conn, req *http.Request, client netip.Addr, metric string, code wire.CloseCode, reason, hint string) {
 	r.metrics.refusals.WithLabelValues(metric).Inc()
-	attrs := []any{"reason", metric, "from", client.String(), "path", req.URL.Path, "close_code", int(code), "close_reason", reason}
+	attrs := []any{"reason", metric, "from", client.String(), "path", clientText(req.URL.Path), "close_code", int(code), "close_reason", clientText(reason)}
 	if hint != "" {
 		attrs = append(attrs, "hint", hint)
 	}

@@ -21,8 +21,10 @@ import (
 // with flow control: the window less what the client has not acknowledged.
 type downWindow struct {
 	window int64
-	avail  atomic.Int64  // window minus bytes sent and not acknowledged
-	wake   chan struct{} // cap 1: an ack arrived
+	credit int64                   // what the client may send unacknowledged (reserved from the budget)
+	avail  atomic.Int64            // window minus bytes sent and not acknowledged
+	wake   chan struct{}           // cap 1: an ack arrived
+	up     atomic.Pointer[upQueue] // the stream's queue to the target, once bridged
 }
 
 func newDownWindow(window int64) *downWindow {
@@ -96,6 +98,7 @@ func (r *Relay) takeFlow(s *stream, req *http.Request) bool {
 	}
 	if window > 0 {
 		s.flow = newDownWindow(window)
+		return r.reserveCredit(s)
 	}
 	return true
 }
@@ -113,5 +116,5 @@ func (s *stream) upCredit() int64 {
 	if s.flow == nil {
 		return 0
 	}
-	return wire.UpCredit
+	return s.flow.credit
 }

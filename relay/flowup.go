@@ -11,9 +11,10 @@ import (
 	"tunnelkit/relay/wire"
 )
 
-// The ring holds at most wire.UpCredit: what a client with flow control
-// may send before the relay acknowledges it, and so what the relay holds
-// per stream at most while the target is slower than the client.
+// The ring holds at most the stream's credit (wire.UpCredit, or less when
+// the relay's budget is short): what a client with flow control may send
+// before the relay acknowledges it, and so what the relay holds per
+// stream at most while the target is slower than the client.
 
 var upRingPool = sync.Pool{New: func() any { b := make([]byte, wire.UpCredit); return &b }}
 
@@ -24,10 +25,12 @@ var upRingPool = sync.Pool{New: func() any { b := make([]byte, wire.UpCredit); r
 // ack forever while the target waits for the relay. The client's credit
 // bounds the queue instead.
 type upQueue struct {
+	credit  int
 	mu      sync.Mutex
 	ring    *[]byte // nil while empty: a quiet stream holds no buffer
 	r, n    int     // start and length of the queued bytes in ring
 	unacked int     // received and not acknowledged
+	taken   int64   // written to the target, in all
 	written int     // written to the target since the last ack
 	fin     bool    // the client half-closed: after the queued bytes
 	ended   bool    // the client closed: write the queued bytes, no FIN
@@ -35,17 +38,35 @@ type upQueue struct {
 	ack     []byte
 }
 
-func newUpQueue() *upQueue { return &upQueue{more: make(chan struct{}, 1)} }
+func newUpQueue(credit int64) *upQueue {
+	return &upQueue{credit: int(credit), more: make(chan struct{}, 1)}
+}
+
+// takeRing and putRing pool full-size rings; smaller ones (a short
+// budget) are made and dropped.
+func (q *upQueue) takeRing() *[]byte {
+	if q.credit == wire.UpCredit {
+		return upRingPool.Get().(*[]byte)
+	}
+	b := make([]byte, q.credit)
+	return &b
+}
+
+func (q *upQueue) putRing(b *[]byte) {
+	if len(*b) == wire.UpCredit {
+		upRingPool.Put(b)
+	}
+}
 
 // put queues p; sending more than its credit is a protocol error.
 func (q *upQueue) put(p []byte) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.unacked+len(p) > wire.UpCredit {
-		return fmt.Errorf("client sent %d bytes unacknowledged, over its %d credit", q.unacked+len(p), wire.UpCredit)
+	if q.unacked+len(p) > q.credit {
+		return fmt.Errorf("client sent %d bytes unacknowledged, over its %d credit", q.unacked+len(p), q.credit)
 	}
 	if q.ring == nil {
-		q.ring, q.r = upRingPool.Get().(*[]byte), 0
+		q.ring, q.r = q.takeRing(), 0
 	}
 	buf := *q.ring
 	w := (q.r + q.n) % len(buf)
@@ -80,6 +101,20 @@ func (q *upQueue) endsInFIN() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return !q.ended
+}
+
+// progress is how many bytes wait for the target and how many it took.
+func (q *upQueue) progress() (queued int, taken int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n, q.taken
+}
+
+// queued is how many bytes wait for the target.
+func (q *upQueue) queued() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
 }
 
 func (q *upQueue) signal() {
@@ -122,11 +157,12 @@ func (q *upQueue) dropWritten(n int) (ack []byte) {
 	defer q.mu.Unlock()
 	q.r = (q.r + n) % len(*q.ring)
 	q.n -= n
+	q.taken += int64(n)
 	if q.n == 0 {
-		upRingPool.Put(q.ring)
+		q.putRing(q.ring)
 		q.ring = nil
 	}
-	if q.written += n; q.written < wire.UpCredit/4 {
+	if q.written += n; q.written < q.credit/4 {
 		return nil
 	}
 	q.ack = wire.AppendAck(q.ack[:0], int64(q.written))

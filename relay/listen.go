@@ -70,13 +70,8 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, r.cfg.DialTimeout)
 	defer cancel()
-	binds, ok := r.allowedAddrs(ctx, s, pol, h, port, target, forListen)
+	ln, ok := r.bindAllowed(ctx, s, pol, h, port, target)
 	if !ok {
-		return
-	}
-	ln, err := r.cfg.Listen(ctx, "tcp", binds[0].String())
-	if err != nil {
-		r.refuse(s, "listen", wire.CloseDialFailed, fmt.Sprintf("relay could not listen on %s: %s", target, netErrText(err)))
 		return
 	}
 	lb := &listenBridge{s: s, ws: ws, ln: ln, pending: map[string]*pendingConn{}, claimed: map[*stream]struct{}{}}

@@ -10,13 +10,14 @@ import (
 
 // metrics live on a registry of their own, so many relays can coexist.
 type metrics struct {
-	reg          *prometheus.Registry
-	active       *prometheus.GaugeVec
-	total        *prometheus.CounterVec
-	bytesUp      prometheus.Counter // client -> target
-	bytesDown    prometheus.Counter // target -> client
-	refusals     *prometheus.CounterVec
-	dialDuration prometheus.Histogram
+	reg           *prometheus.Registry
+	active        *prometheus.GaugeVec
+	total         *prometheus.CounterVec
+	bytesUp       prometheus.Counter // client -> target
+	bytesDown     prometheus.Counter // target -> client
+	refusals      *prometheus.CounterVec
+	dialDuration  prometheus.Histogram
+	tokenFailures prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -46,7 +47,11 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
 		}),
 	}
-	m.reg.MustRegister(m.active, m.total, bytes, m.refusals, m.dialDuration,
+	m.tokenFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tunnelkit_relay_token_failures_total",
+		Help: "Wrong tokens presented (each counts toward its address's backoff).",
+	})
+	m.reg.MustRegister(m.active, m.total, bytes, m.refusals, m.dialDuration, m.tokenFailures,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

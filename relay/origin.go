@@ -2,10 +2,7 @@ package relay
 
 import (
 	"fmt"
-	"net"
-	"net/http"
 	"path"
-	"strings"
 
 	"github.com/coder/websocket"
 
@@ -27,35 +24,4 @@ func acceptOptions(origins []string) (*websocket.AcceptOptions, error) {
 		Subprotocols:   []string{wire.Subprotocol},
 		OriginPatterns: origins,
 	}, nil
-}
-
-// checkHost answers only requests for the public host, when one is set:
-// it keeps DNS-rebinding pages from reaching the relay by another name.
-func (r *Relay) checkHost(next http.Handler) http.Handler {
-	want := r.cfg.PublicHost
-	if want == "" {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if !hostMatches(req.Host, want) {
-			r.metrics.refusals.WithLabelValues("host").Inc()
-			r.log.Warn("refused", "reason", "host", "host", req.Host, "from", req.RemoteAddr)
-			http.Error(w, fmt.Sprintf("tunnelkit relay: Host %q is not this relay's public host (see --public-host)", req.Host), http.StatusMisdirectedRequest)
-			return
-		}
-		next.ServeHTTP(w, req)
-	})
-}
-
-// hostMatches compares Host headers case-insensitively; a public host
-// given without a port matches any port.
-func hostMatches(got, want string) bool {
-	if strings.EqualFold(got, want) {
-		return true
-	}
-	if _, _, err := net.SplitHostPort(want); err == nil {
-		return false
-	}
-	h, _, err := net.SplitHostPort(got)
-	return err == nil && strings.EqualFold(strings.Trim(h, "[]"), strings.Trim(want, "[]"))
 }

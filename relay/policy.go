@@ -113,6 +113,7 @@ var sensitive = []netip.Prefix{
 	netip.MustParsePrefix("100.100.100.200/32"),
 }
 
+// sensitiveRange returns the link-local or metadata range a lies in.
 func sensitiveRange(a netip.Addr) (netip.Prefix, bool) {
 	for _, p := range sensitive {
 		if p.Contains(a) {
@@ -147,17 +148,37 @@ func (p policy) allowsName(name string, port uint16) bool {
 	return false
 }
 
-// allowsAddr reports whether an address or CIDR rule allows a:port.
-// Sensitive addresses need a rule inside their own range.
-func (p policy) allowsAddr(a netip.Addr, port uint16) bool {
+// allowsAddr reports whether an address or CIDR rule allows a:port for
+// dialing.
+func (p policy) allowsAddr(a netip.Addr, port uint16) bool { return p.allowsAddrFor(a, port, forDial) }
+
+// allowsAddrFor reports whether an address or CIDR rule allows a:port for
+// use u. Guarded addresses need a rule inside their own range; an IPv6
+// address carrying an IPv4 one is checked as that IPv4 address too.
+func (p policy) allowsAddrFor(a netip.Addr, port uint16, u use) bool {
 	a = a.WithZone("").Unmap()
-	s, isSensitive := sensitiveRange(a)
+	if v4, ok := resolve.EmbeddedIPv4(a); ok {
+		if p.allowsPlain(v4, port, u) {
+			return true
+		}
+		if _, g := guardedRange(v4, u); g || neverTarget(v4, u) {
+			return false
+		}
+	}
+	return p.allowsPlain(a, port, u)
+}
+
+func (p policy) allowsPlain(a netip.Addr, port uint16, u use) bool {
+	if neverTarget(a, u) {
+		return false
+	}
+	g, isGuarded := guardedRange(a, u)
 	for i := range p {
 		r := &p[i]
 		if r.name != "" || !r.hasPort(port) || !r.prefix.Contains(a) {
 			continue
 		}
-		if isSensitive && (r.prefix.Bits() < s.Bits() || !s.Contains(r.prefix.Addr())) {
+		if isGuarded && (r.prefix.Bits() < g.Bits() || !g.Contains(r.prefix.Addr())) {
 			continue
 		}
 		return true
@@ -165,17 +186,26 @@ func (p policy) allowsAddr(a netip.Addr, port uint16) bool {
 	return false
 }
 
-// allowsResolved reports whether an address that name resolved to may be
-// used: a name rule covers it unless it is sensitive or unspecified.
+// allowsResolved reports whether an address that a name resolved to may
+// be dialed: a name rule covers it unless it is guarded or unspecified.
 func (p policy) allowsResolved(nameAllowed bool, a netip.Addr, port uint16) bool {
-	a = a.Unmap()
-	if a.IsUnspecified() {
+	return p.allowsResolvedFor("", nameAllowed, a, port, forDial)
+}
+
+// allowsResolvedFor is allowsResolved for use u and the name asked for:
+// the name localhost covers the loopback addresses it resolves to.
+func (p policy) allowsResolvedFor(name string, nameAllowed bool, a netip.Addr, port uint16, u use) bool {
+	a = a.WithZone("").Unmap()
+	if a.IsUnspecified() || neverTarget(a, u) {
 		return false
 	}
-	if _, s := sensitiveRange(a); s {
-		return p.allowsAddr(a, port)
+	if isGuarded(a, u) {
+		if nameAllowed && u == forDial && isLocalhostName(name) && isLoopback(a) {
+			return true
+		}
+		return p.allowsAddrFor(a, port, u)
 	}
-	return nameAllowed || p.allowsAddr(a, port)
+	return nameAllowed || p.allowsAddrFor(a, port, u)
 }
 
 // hasAddrRuleFor reports whether any address rule covers port, i.e.

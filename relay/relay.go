@@ -38,19 +38,39 @@ type Config struct {
 	// AllowOrigins are extra browser origins allowed (host patterns as in
 	// websocket.AcceptOptions.OriginPatterns). The relay's own is always.
 	AllowOrigins []string
-	// PublicHost, when set, is the only Host header the relay answers.
+	// PublicHosts, when set, are the only Host headers the relay answers
+	// ("HOST" matches any port, "HOST:PORT" that port). Without them it
+	// answers IP literals, localhost and the host of Listen: a name a
+	// DNS-rebinding page could have pointed at the relay is refused.
+	PublicHosts []string
+	// PublicHost is one more public host (older form of PublicHosts).
 	PublicHost string
+	// ServedOn is the address the relay is served on (HOST:PORT): its
+	// host is answered without PublicHosts. Optional.
+	ServedOn string
+	// MetricsListen, when set, is the private address /metrics is served
+	// on (by MetricsHandler); Handler then serves no /metrics.
+	MetricsListen string
+	// TokenBackoff is the first wait of an address after wrong tokens
+	// (default 1s); it doubles with each further one.
+	TokenBackoff time.Duration
 	// TrustedProxies are CIDRs (or addresses) whose X-Forwarded-For is used.
 	TrustedProxies []string
 
 	MaxStreams          int   // all streams at once (default 1024)
 	MaxStreamsPerClient int   // per client IP (default 64)
+	MaxConnsPerClient   int   // TCP connections per client IP, for LimitListener (default 2x MaxStreamsPerClient)
 	MaxMessageSize      int64 // bytes per WebSocket message (default 1 MiB)
+	MaxQueuedBytes      int64 // client bytes queued for slow targets, all streams (default 256 MiB)
 
 	IdleTimeout      time.Duration // no bytes either way (default 10m)
-	HandshakeTimeout time.Duration // request headers, for the http.Server (default 10s)
+	HandshakeTimeout time.Duration // request headers and body, for the http.Server (default 10s)
 	DialTimeout      time.Duration // resolve + connect (default 10s)
 	AcceptTimeout    time.Duration // an accepted conn awaits its stream (default 10s)
+	// QueueDrainTimeout is how long a stream whose client is gone may go
+	// on writing what it queued to a target that does not read (default
+	// 10s); then it ends, and its buffers and slot are freed.
+	QueueDrainTimeout time.Duration
 
 	Logger *slog.Logger // audit log (default: discard)
 
@@ -69,6 +89,9 @@ const (
 	DefaultHandshakeTimeout    = 10 * time.Second
 	DefaultDialTimeout         = 10 * time.Second
 	DefaultAcceptTimeout       = 10 * time.Second
+	DefaultTokenBackoff        = time.Second
+	DefaultMaxQueuedBytes      = 256 << 20
+	DefaultQueueDrainTimeout   = 10 * time.Second
 )
 
 // Relay is the relay server. Mount Handler; call Shutdown to drain.
@@ -79,6 +102,9 @@ type Relay struct {
 	tokens     []*token
 	trusted    []netip.Prefix
 	acceptOpts *websocket.AcceptOptions
+	hosts      hostRule
+	backoff    *backoff
+	budget     *budget
 	log        *slog.Logger
 	metrics    *metrics
 	handler    http.Handler
@@ -98,12 +124,17 @@ func New(cfg Config) (*Relay, error) {
 	setDefault(&cfg.MaxStreams, DefaultMaxStreams)
 	setDefault(&cfg.MaxStreamsPerClient, DefaultMaxStreamsPerClient)
 	setDefault(&cfg.MaxMessageSize, DefaultMaxMessageSize)
+	setDefault(&cfg.MaxConnsPerClient, 2*cfg.MaxStreamsPerClient)
 	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
 	setDefault(&cfg.AcceptTimeout, DefaultAcceptTimeout)
-	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerClient < 0 || cfg.MaxMessageSize < 0 ||
-		cfg.IdleTimeout < 0 || cfg.DialTimeout < 0 || cfg.AcceptTimeout < 0 || cfg.HandshakeTimeout < 0 {
+	setDefault(&cfg.TokenBackoff, DefaultTokenBackoff)
+	setDefault(&cfg.MaxQueuedBytes, DefaultMaxQueuedBytes)
+	setDefault(&cfg.QueueDrainTimeout, DefaultQueueDrainTimeout)
+	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerClient < 0 || cfg.MaxConnsPerClient < 0 || cfg.MaxMessageSize < 0 ||
+		cfg.IdleTimeout < 0 || cfg.DialTimeout < 0 || cfg.AcceptTimeout < 0 || cfg.HandshakeTimeout < 0 || cfg.TokenBackoff < 0 ||
+		cfg.MaxQueuedBytes < 0 || cfg.QueueDrainTimeout < 0 {
 		return nil, errors.New("relay limits and timeouts must not be negative")
 	}
 	if cfg.Logger == nil {
@@ -120,6 +151,9 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r := &Relay{
 		cfg:     cfg,
+		hosts:   newHostRule(cfg),
+		backoff: newBackoff(cfg.TokenBackoff),
+		budget:  &budget{max: cfg.MaxQueuedBytes},
 		log:     cfg.Logger,
 		metrics: newMetrics(),
 		streams: map[*stream]struct{}{},
@@ -158,7 +192,10 @@ func setDefault[T comparable](v *T, def T) {
 // /healthz, /metrics.
 func (r *Relay) Handler() http.Handler { return r.handler }
 
-// HandshakeTimeout is the header read timeout to give the http.Server.
+// HandshakeTimeout is the http.Server's ReadHeaderTimeout and ReadTimeout:
+// request headers and bodies must arrive within it. It never cuts a
+// stream: net/http clears a connection's deadlines when a handler hijacks
+// it, as the WebSocket upgrade does.
 func (r *Relay) HandshakeTimeout() time.Duration { return r.cfg.HandshakeTimeout }
 
 var errShuttingDown = errors.New("relay shutting down")

@@ -13,7 +13,7 @@ func (r *Relay) routes() http.Handler {
 	mux.Get("/healthz", r.healthz)
 	mux.Group(func(g chi.Router) {
 		g.Use(r.checkHost)
-		g.Method(http.MethodGet, "/metrics", r.metrics.handler())
+		g.Method(http.MethodGet, "/metrics", r.publicMetrics())
 		g.Get("/v1/dial", r.tracked(r.serveDial))
 		g.Get("/v1/listen", r.tracked(r.serveListen))
 		g.Get("/v1/accept", r.tracked(r.serveAccept))

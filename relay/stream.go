@@ -98,6 +98,7 @@ func (r *Relay) end(s *stream, ws *websocket.Conn) {
 		delete(r.perIP, key)
 	}
 	r.mu.Unlock()
+	r.releaseCredit(s)
 	r.metrics.active.WithLabelValues(s.kind).Dec()
 	r.audit(s)
 }

@@ -18,6 +18,9 @@ import (
 type Token struct {
 	Name   string // for the audit log; default "token-" + 8 hex of its SHA-256
 	Secret string
+	// SHA256 is the token's SHA-256 in hex, instead of Secret: a token
+	// file need not hold the token itself.
+	SHA256 string
 	Allow  []string
 	// AllowListen are the token's listen rules.
 	AllowListen []string
@@ -33,6 +36,10 @@ type token struct {
 const (
 	tokenCookie = "tunnelkit_token"
 	minTokenLen = 16
+	// ShortToken is the length under which a token is weak: fewer than
+	// 128 bits if it is hex. Callers warn about such tokens.
+	ShortToken   = 32
+	sha256Prefix = "sha256:"
 )
 
 var (
@@ -43,7 +50,8 @@ var (
 func (r *Relay) compileTokens(ts []Token) ([]*token, error) {
 	var out []*token
 	for i, t := range ts {
-		if err := checkSecret(t.Secret); err != nil {
+		hash, err := t.hash()
+		if err != nil {
 			return nil, fmt.Errorf("token %d: %w", i+1, err)
 		}
 		allow, err := parsePolicy(t.Allow)
@@ -56,7 +64,7 @@ func (r *Relay) compileTokens(ts []Token) ([]*token, error) {
 		}
 		ct := &token{
 			name:    t.Name,
-			hash:    sha256.Sum256([]byte(t.Secret)),
+			hash:    hash,
 			allow:   append(append(policy{}, r.allow...), allow...),
 			allowLn: append(append(policy{}, r.allowLn...), allowLn...),
 		}
@@ -66,6 +74,25 @@ func (r *Relay) compileTokens(ts []Token) ([]*token, error) {
 		out = append(out, ct)
 	}
 	return out, nil
+}
+
+// hash is the token's SHA-256, from SHA256 or from the checked Secret.
+func (t Token) hash() ([sha256.Size]byte, error) {
+	var h [sha256.Size]byte
+	if t.SHA256 == "" {
+		if err := checkSecret(t.Secret); err != nil {
+			return h, err
+		}
+		return sha256.Sum256([]byte(t.Secret)), nil
+	}
+	if t.Secret != "" {
+		return h, errors.New("give the token or its SHA-256, not both")
+	}
+	b, err := hex.DecodeString(t.SHA256)
+	if err != nil || len(b) != sha256.Size {
+		return h, fmt.Errorf("SHA-256 %q: want %d hex digits", truncate(t.SHA256, 80), 2*sha256.Size)
+	}
+	return [sha256.Size]byte(b), nil
 }
 
 // checkSecret keeps secrets long enough and safe to carry in a
@@ -96,6 +123,12 @@ func (r *Relay) authenticate(req *http.Request) (*token, error) {
 	if !ok {
 		return nil, errNoToken
 	}
+	return r.findToken(secret)
+}
+
+// findToken finds the token whose hash is secret's, comparing in constant
+// time.
+func (r *Relay) findToken(secret string) (*token, error) {
 	h := sha256.Sum256([]byte(secret))
 	var found *token
 	for _, t := range r.tokens { // no early exit: same work for every token
@@ -125,9 +158,9 @@ func presentedToken(req *http.Request) (string, bool) {
 	return "", false
 }
 
-// ParseTokenFile reads tokens, one per line: the secret, then optional
-// "name=NAME", then the rules that token may use ("RULE" to dial,
-// "listen=RULE" to listen); "#" starts a comment.
+// ParseTokenFile reads tokens, one per line: the secret, or "sha256:HEX"
+// (its SHA-256), then optional "name=NAME", then the rules that token may
+// use ("RULE" to dial, "listen=RULE" to listen); "#" starts a comment.
 func ParseTokenFile(rd io.Reader) ([]Token, error) {
 	var out []Token
 	sc := bufio.NewScanner(rd)
@@ -137,7 +170,10 @@ func ParseTokenFile(rd io.Reader) ([]Token, error) {
 			continue
 		}
 		t := Token{Secret: fields[0]}
-		if err := checkSecret(t.Secret); err != nil {
+		if h, ok := strings.CutPrefix(fields[0], sha256Prefix); ok {
+			t = Token{SHA256: strings.ToLower(h)}
+		}
+		if _, err := t.hash(); err != nil {
 			return nil, fmt.Errorf("line %d: token %w", n, err)
 		}
 		for _, f := range fields[1:] {

@@ -70,7 +70,7 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	defer d.Close()
 
-	rl, err := relay.New(relay.Config{Allow: d.Allow(), AllowListen: d.AllowListen(), Logger: logger})
+	rl, err := relay.New(relay.Config{Allow: d.Allow(), AllowListen: d.AllowListen(), ServedOn: *listen, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -79,9 +79,11 @@ func runDemo(ctx context.Context, args []string) error {
 		rl.Shutdown(context.Background())
 		return fmt.Errorf("listen on %s: %w (try --listen 127.0.0.1:0)", *listen, err)
 	}
+	ln = rl.LimitListener(ln)
 	srv := &http.Server{
 		Handler:           d.Handler(rl),
 		ReadHeaderTimeout: rl.HandshakeTimeout(),
+		ReadTimeout:       rl.HandshakeTimeout(), // cleared when a stream hijacks the connection
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprint(demoOut, d.QuickStart("http://"+ln.Addr().String()))

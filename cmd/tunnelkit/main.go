@@ -20,6 +20,7 @@ usage:
   tunnelkit serve [--listen ADDR] [--allow ...] relay + web UI
   tunnelkit ssh   [-L SPEC]... [-R SPEC]... [-D SPEC]... [-J JUMP] [USER@]HOST|ALIAS
   tunnelkit proxy --relay URL HOST:PORT         stdin/stdout over the relay (ProxyCommand)
+  tunnelkit token new [--name NAME] [RULE]...   a relay token and its --token-file line
   tunnelkit version                             print the version (also --version)
 
 Run "tunnelkit COMMAND -h" for a command's flags.

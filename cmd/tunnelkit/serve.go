@@ -26,20 +26,23 @@ only where --allow-listen says.
 Rules: HOST:PORT, HOST:LOW-HIGH, HOST:*, CIDR:PORT, [IPv6]:PORT,
 [IPv6CIDR]:PORT. A host name allows that name (and what it resolves to),
 not numeric aliases of its address. Link-local and metadata addresses
-(169.254.0.0/16, fe80::/10, fd00:ec2::254) need a rule naming them by
-address.
+(169.254.0.0/16, fe80::/10, fd00:ec2::254) and the relay host's own
+loopback (127.0.0.0/8, ::1) need a rule naming them by address (or, for
+loopback, the name localhost): 0.0.0.0/0:22 opens neither. 0.0.0.0/8 is
+never dialed. IPv6 forms carrying an IPv4 address (64:ff9b::/96, 2002::/16,
+::a.b.c.d) are checked as that address.
 
 flags:
 `
 
 // serveOptions is the command line of tunnelkit serve.
 type serveOptions struct {
-	listen, config, tokenFile, publicHost string
-	allow, allowListen, origins, proxies  repeated
-	maxStreams, maxPerClient              int
-	maxMsg                                int64
-	idle, dialTimeout, drain              time.Duration
-	logFormat, tlsCert, tlsKey            string
+	listen, config, tokenFile, metricsListen          string
+	allow, allowListen, origins, proxies, publicHosts repeated
+	maxStreams, maxPerClient, maxConns                int
+	maxMsg, maxQueued                                 int64
+	idle, dialTimeout, drain, reqTimeout, queueDrain  time.Duration
+	logFormat, tlsCert, tlsKey                        string
 }
 
 func runServe(ctx context.Context, args []string) error {
@@ -65,13 +68,18 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.Var(&o.allow, "allow", "allow dialing `RULE` (repeatable)")
 	fs.Var(&o.allowListen, "allow-listen", "allow listening on `RULE` (repeatable)")
 	fs.StringVar(&o.config, "config", "", "read rules from `FILE`: one per line, RULE to dial, listen=RULE to listen, # comments")
-	fs.StringVar(&o.tokenFile, "token-file", "", "require a token from `FILE`: per line TOKEN [name=NAME] [RULE|listen=RULE]...")
+	fs.StringVar(&o.tokenFile, "token-file", "", "require a token from `FILE`: per line TOKEN or sha256:HEX (see tunnelkit token new), [name=NAME] [RULE|listen=RULE]...")
 	fs.Var(&o.origins, "allow-origin", "also accept browser pages from `ORIGIN` (host pattern, repeatable)")
-	fs.StringVar(&o.publicHost, "public-host", "", "answer only requests for `HOST[:PORT]` (the Host header)")
+	fs.Var(&o.publicHosts, "public-host", "answer only requests for `HOST[:PORT]` (the Host header; repeatable); without it: IP literals, localhost and the --listen host")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve /metrics on `ADDR` only (a private listener), not on --listen")
 	fs.Var(&o.proxies, "trusted-proxy", "trust X-Forwarded-For from `CIDR` (repeatable)")
 	fs.IntVar(&o.maxStreams, "max-streams", relay.DefaultMaxStreams, "streams at once, overall")
 	fs.IntVar(&o.maxPerClient, "max-streams-per-client", relay.DefaultMaxStreamsPerClient, "streams at once per client IP")
+	fs.IntVar(&o.maxConns, "max-conns-per-client", 0, "TCP connections at once per client IP, streams included (default 2x --max-streams-per-client)")
+	fs.DurationVar(&o.reqTimeout, "request-timeout", relay.DefaultHandshakeTimeout, "request headers and body must arrive within this long (never cuts streams)")
 	fs.Int64Var(&o.maxMsg, "max-message-size", relay.DefaultMaxMessageSize, "largest WebSocket message in `BYTES`")
+	fs.Int64Var(&o.maxQueued, "max-queued-bytes", relay.DefaultMaxQueuedBytes, "client `BYTES` the relay may hold for slow targets, all streams together")
+	fs.DurationVar(&o.queueDrain, "queue-drain-timeout", relay.DefaultQueueDrainTimeout, "when a client is gone, deliver what it queued for this long at most")
 	fs.DurationVar(&o.idle, "idle-timeout", relay.DefaultIdleTimeout, "close a stream after no data either way for this long")
 	fs.DurationVar(&o.dialTimeout, "dial-timeout", relay.DefaultDialTimeout, "resolve and connect within this long")
 	fs.DurationVar(&o.drain, "drain-timeout", 10*time.Second, "on SIGTERM, let streams finish for this long")
@@ -107,11 +115,17 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 		Allow:               o.allow,
 		AllowListen:         o.allowListen,
 		AllowOrigins:        o.origins,
-		PublicHost:          o.publicHost,
+		PublicHosts:         o.publicHosts,
+		ServedOn:            o.listen,
+		MetricsListen:       o.metricsListen,
 		TrustedProxies:      o.proxies,
 		MaxStreams:          o.maxStreams,
 		MaxStreamsPerClient: o.maxPerClient,
+		MaxConnsPerClient:   o.maxConns,
+		HandshakeTimeout:    o.reqTimeout,
 		MaxMessageSize:      o.maxMsg,
+		MaxQueuedBytes:      o.maxQueued,
+		QueueDrainTimeout:   o.queueDrain,
 		IdleTimeout:         o.idle,
 		DialTimeout:         o.dialTimeout,
 		Logger:              logger,
@@ -130,6 +144,9 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 			return cfg, err
 		}
 		cfg.Tokens = tokens
+		for _, w := range shortTokenWarnings(tokens) {
+			fmt.Fprintln(os.Stderr, "tunnelkit serve: "+w)
+		}
 	}
 	err := checkExposure(o.listen, len(cfg.Tokens) > 0, len(cfg.Allow)+len(cfg.AllowListen) > 0)
 	return cfg, err
@@ -177,13 +194,19 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 		rl.Shutdown(context.Background())
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
+	ln = rl.LimitListener(ln) // --max-conns-per-client
 	srv := &http.Server{
-		Handler:           rl.WithUI(web.Handler()),
+		Handler: rl.WithUI(web.Handler()),
+		// Headers and bodies within --request-timeout. Streams are not
+		// cut: net/http clears a connection's deadlines when the
+		// WebSocket upgrade hijacks it.
 		ReadHeaderTimeout: rl.HandshakeTimeout(),
+		ReadTimeout:       rl.HandshakeTimeout(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-		// No ReadTimeout or WriteTimeout: they would cut long streams.
+		// No WriteTimeout: a page on a slow link may take long to load
+		// the WebAssembly; the per-client cap bounds who can hold on.
 	}
 	// WebSocket streams need HTTP/1.1 (they take over the connection).
 	srv.Protocols = new(http.Protocols)
@@ -195,6 +218,15 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 	fmt.Fprintf(os.Stderr, "tunnelkit serve: listening on %s://%s/\n", scheme, ln.Addr())
 	if len(cfg.Allow)+len(cfg.AllowListen) == 0 && len(cfg.Tokens) == 0 {
 		fmt.Fprintln(os.Stderr, "tunnelkit serve: no --allow or --allow-listen rules: the relay will refuse every stream")
+	}
+	if o.metricsListen != "" {
+		stop, err := serveMetrics(o.metricsListen, rl, cfg.Logger)
+		if err != nil {
+			ln.Close()
+			rl.Shutdown(context.Background())
+			return err
+		}
+		defer stop()
 	}
 	return serveThenDrain(ctx, "serve", srv, rl, o.drain, func() error {
 		if o.tlsCert != "" {
@@ -226,4 +258,24 @@ func isLoopbackHost(h string) bool {
 	}
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
+}
+
+// serveMetrics serves /metrics and /healthz on their own (private)
+// listener until stop.
+func serveMetrics(addr string, rl *relay.Relay, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           rl.MetricsHandler(),
+		ReadHeaderTimeout: rl.HandshakeTimeout(),
+		ReadTimeout:       rl.HandshakeTimeout(),
+		WriteTimeout:      time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(os.Stderr, "tunnelkit serve: metrics on http://%s/metrics\n", ln.Addr())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	return func() { srv.Close(); <-done }, nil
 }
