@@ -76,6 +76,7 @@ func newError(err error) js.Value {
 	if errors.As(err, &ce) {
 		e.Set("code", ce.Code)
 	}
+	setRefusal(e, err) // sockets.go
 	return e
 }
 
