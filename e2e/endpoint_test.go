@@ -1,0 +1,331 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tunnelkit/internal/sshtest"
+)
+
+// sha256JS defines window.SHA256, a streaming SHA-256 for the page (the
+// browser's crypto.subtle has no streaming digest), and window.fill, a
+// deterministic byte generator; the tests check both against Go's.
+const sha256JS = `
+if (!window.SHA256) {
+  const K = new Uint32Array([0x428a2f98,0x71374491,0xb5c0fbcf,0xe9b5dba5,0x3956c25b,0x59f111f1,0x923f82a4,0xab1c5ed5,
+    0xd807aa98,0x12835b01,0x243185be,0x550c7dc3,0x72be5d74,0x80deb1fe,0x9bdc06a7,0xc19bf174,0xe49b69c1,0xefbe4786,
+    0x0fc19dc6,0x240ca1cc,0x2de92c6f,0x4a7484aa,0x5cb0a9dc,0x76f988da,0x983e5152,0xa831c66d,0xb00327c8,0xbf597fc7,
+    0xc6e00bf3,0xd5a79147,0x06ca6351,0x14292967,0x27b70a85,0x2e1b2138,0x4d2c6dfc,0x53380d13,0x650a7354,0x766a0abb,
+    0x81c2c92e,0x92722c85,0xa2bfe8a1,0xa81a664b,0xc24b8b70,0xc76c51a3,0xd192e819,0xd6990624,0xf40e3585,0x106aa070,
+    0x19a4c116,0x1e376c08,0x2748774c,0x34b0bcb5,0x391c0cb3,0x4ed8aa4a,0x5b9cca4f,0x682e6ff3,0x748f82ee,0x78a5636f,
+    0x84c87814,0x8cc70208,0x90befffa,0xa4506ceb,0xbef9a3f7,0xc67178f2]);
+  window.SHA256 = class {
+    constructor() {
+      this.h = new Uint32Array([0x6a09e667,0xbb67ae85,0x3c6ef372,0xa54ff53a,0x510e527f,0x9b05688c,0x1f83d9ab,0x5be0cd19]);
+      this.buf = new Uint8Array(64); this.n = 0; this.len = 0; this.w = new Uint32Array(64);
+    }
+    update(d) {
+      let i = 0; this.len += d.length;
+      if (this.n) {
+        const k = Math.min(64 - this.n, d.length);
+        this.buf.set(d.subarray(0, k), this.n); this.n += k; i = k;
+        if (this.n === 64) { this.block(this.buf, 0); this.n = 0; }
+      }
+      for (; i + 64 <= d.length; i += 64) this.block(d, i);
+      if (i < d.length) { this.buf.set(d.subarray(i), 0); this.n = d.length - i; }
+    }
+    block(d, o) {
+      const w = this.w, h = this.h;
+      for (let t = 0; t < 16; t++) w[t] = (d[o+4*t] << 24) | (d[o+4*t+1] << 16) | (d[o+4*t+2] << 8) | d[o+4*t+3];
+      for (let t = 16; t < 64; t++) {
+        const x = w[t-15], y = w[t-2];
+        const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+        const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+        w[t] = (w[t-16] + s0 + w[t-7] + s1) | 0;
+      }
+      let a = h[0], b = h[1], c = h[2], e = h[4], f = h[5], g = h[6], hh = h[7], dd = h[3];
+      for (let t = 0; t < 64; t++) {
+        const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+        const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K[t] + w[t]) | 0;
+        const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+        const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+        hh = g; g = f; f = e; e = (dd + t1) | 0; dd = c; c = b; b = a; a = (t1 + t2) | 0;
+      }
+      h[0] += a; h[1] += b; h[2] += c; h[3] += dd; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+    }
+    hex() {
+      const len = this.len, pad = new Uint8Array(((this.n < 56) ? 56 : 120) - this.n + 8);
+      pad[0] = 0x80;
+      const hi = Math.floor(len / 0x20000000), lo = (len * 8) >>> 0, p = pad.length;
+      pad[p-8] = hi >>> 24; pad[p-7] = hi >>> 16; pad[p-6] = hi >>> 8; pad[p-5] = hi;
+      pad[p-4] = lo >>> 24; pad[p-3] = lo >>> 16; pad[p-2] = lo >>> 8; pad[p-1] = lo;
+      this.update(pad);
+      return Array.from(this.h, x => x.toString(16).padStart(8, "0")).join("");
+    }
+  };
+  // fill(seed, n) yields chunks of n bytes in all from an xorshift32 stream.
+  window.fill = function* (seed, n, chunk = 65536) {
+    let x = seed >>> 0 || 1;
+    for (let sent = 0; sent < n; sent += chunk) {
+      const c = new Uint8Array(Math.min(chunk, n - sent));
+      const w = new Uint32Array(c.buffer, 0, c.length >>> 2);
+      for (let i = 0; i < w.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; w[i] = x; }
+      yield c;
+    }
+  };
+  window.readAllHashed = async (readable, onChunk) => {
+    const h = new SHA256(), r = readable.getReader();
+    let n = 0;
+    for (;;) {
+      const {value, done} = await r.read();
+      if (done) break;
+      h.update(value); n += value.length;
+      if (onChunk) await onChunk(value, n);
+    }
+    return {sum: h.hex(), n};
+  };
+}
+`
+
+// TestOpenTCP: s.openTCP to a pinger (hello -> ACK hello), 64 MiB both ways
+// through an echo service with a half-close (SHA-256 in the page and, for
+// what was sent, by a Go hasher), and a refused exit.
+func TestOpenTCP(t *testing.T) {
+	pinger := sshtest.StartPinger(t, "127.0.0.1:0")
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
+	hasher := sshtest.StartHasher(t, "127.0.0.1:0")
+	st := startStack(t)
+	ctx := newBrowser(t)
+	connectPage(t, ctx, st)
+	mustJS[any](t, ctx, sha256JS)
+
+	ph, pp := splitAddr(t, pinger)
+	got := mustJS[string](t, ctx, `
+		const sock = s.openTCP(`+jsString(ph)+`, `+pp+`);
+		const {readable, writable, remoteAddress, remotePort} = await sock.opened;
+		if (remoteAddress !== `+jsString(ph)+` || remotePort !== `+pp+`) throw new Error("remote " + remoteAddress + ":" + remotePort);
+		const w = writable.getWriter();
+		await w.write(new TextEncoder().encode("hello\n"));
+		const r = readable.getReader();
+		let text = "";
+		while (!text.includes("\n")) { const {value, done} = await r.read(); if (done) break; text += new TextDecoder().decode(value); }
+		await w.close(); // half-close: the pinger ends its side, the readable ends
+		for (;;) { const {done} = await r.read(); if (done) break; }
+		await sock.closed;
+		return text;`)
+	if got != "ACK hello\n" {
+		t.Errorf("pinger answered %q, want %q", got, "ACK hello\n")
+	}
+
+	// The hasher's answer checks the page's SHA-256 and generator against Go's.
+	hh, hp := splitAddr(t, hasher)
+	type sums struct{ Sent, Line string }
+	hs := mustJS[sums](t, ctx, `
+		const sock = s.openTCP(`+jsString(hh)+`, `+hp+`);
+		const {readable, writable} = await sock.opened;
+		const w = writable.getWriter(), h = new SHA256();
+		for (const c of fill(7, `+strconv.Itoa(transferSize)+`)) { h.update(c); await w.write(c); }
+		await w.close();
+		const text = await new Response(readable).text();
+		await sock.close();
+		return {sent: h.hex(), line: text};`)
+	if want := hs.Sent + " " + strconv.Itoa(transferSize) + "\n"; hs.Line != want {
+		t.Errorf("hasher saw %q, page sent %q", hs.Line, want)
+	}
+
+	eh, ep := splitAddr(t, echo)
+	type echoed struct {
+		Sent, Got string
+		N         int
+	}
+	start := time.Now()
+	e := mustJS[echoed](t, ctx, `
+		const sock = s.openTCP(`+jsString(eh)+`, `+ep+`);
+		const {readable, writable} = await sock.opened;
+		const sent = new SHA256();
+		const writing = (async () => {
+			const w = writable.getWriter();
+			for (const c of fill(9, `+strconv.Itoa(transferSize)+`)) { sent.update(c); await w.write(c); }
+			await w.close();
+		})();
+		const got = await readAllHashed(readable);
+		await writing;
+		await sock.closed;
+		return {sent: sent.hex(), got: got.sum, n: got.n};`)
+	t.Logf("openTCP echo of %d MiB: %.1f MB/s each way", transferSize>>20, float64(transferSize)/time.Since(start).Seconds()/1e6)
+	if e.N != transferSize || e.Sent != e.Got {
+		t.Errorf("echo returned %d bytes, SHA-256 %s; sent %d, %s", e.N, e.Got, transferSize, e.Sent)
+	}
+
+	closedPort := freePort(t)
+	type refusal struct {
+		Message, Reason string
+		ReasonCode      int
+		Closed          bool
+	}
+	r := mustJS[refusal](t, ctx, `
+		const sock = s.openTCP("127.0.0.1", `+strconv.Itoa(closedPort)+`);
+		try { await sock.opened; } catch (e) {
+			let closed = false;
+			try { await sock.closed; } catch { closed = true; }
+			return {message: e.message, reason: e.reason, reasonCode: e.reasonCode, closed};
+		}
+		throw new Error("opened a closed port");`)
+	if r.Reason != "connect failed" || r.ReasonCode != 2 || !strings.Contains(r.Message, "127.0.0.1:"+strconv.Itoa(closedPort)) || !r.Closed {
+		t.Errorf("refused exit: %+v, want reason \"connect failed\" (2), the exit in the message, closed rejected", r)
+	}
+	mustJS[any](t, ctx, `await s.close();`)
+	checkNoStreams(t, st)
+}
+
+// TestOpenTCPBackpressure: a reader that stops for 5 s while the exit keeps
+// sending holds the exit back (SSH window), the page's heap stays bounded,
+// and every byte arrives intact after.
+func TestOpenTCPBackpressure(t *testing.T) {
+	const size = 64 << 20
+	var written atomic.Int64
+	source := sshtest.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		n, _ := io.Copy(c, io.TeeReader(io.LimitReader(sshtest.Data(5), size), countWriter{&written}))
+		_ = n
+	})
+	st := startStack(t)
+	ctx := newBrowser(t)
+	connectPage(t, ctx, st)
+	mustJS[any](t, ctx, sha256JS)
+	sh, sp := splitAddr(t, source)
+	heap0 := mustJS[float64](t, ctx, `
+		window.sock = s.openTCP(`+jsString(sh)+`, `+sp+`);
+		const {readable} = await sock.opened;
+		window.reader = readable.getReader();
+		window.hash = new SHA256(); window.got = 0;
+		const {value} = await reader.read();
+		hash.update(value); got += value.length;
+		return performance.memory.usedJSHeapSize;`)
+	time.Sleep(5 * time.Second) // the reader stops; the exit would send all 64 MiB in far less
+	stalled := written.Load()
+	heap1 := mustJS[float64](t, ctx, `return performance.memory.usedJSHeapSize;`)
+	t.Logf("after a 5 s stall the exit had written %d of %d bytes; page heap %.1f -> %.1f MB", stalled, size, heap0/1e6, heap1/1e6)
+	if stalled >= size/2 {
+		t.Errorf("the exit wrote %d of %d bytes while the page read nothing: no backpressure", stalled, size)
+	}
+	if heap1-heap0 > 32<<20 {
+		t.Errorf("page heap grew %.1f MB while its reader was stopped", (heap1-heap0)/1e6)
+	}
+	type result struct {
+		Sum  string
+		N    int
+		Heap float64
+	}
+	res := mustJS[result](t, ctx, `
+		let peak = 0;
+		for (;;) {
+			const {value, done} = await reader.read();
+			if (done) break;
+			hash.update(value); got += value.length;
+			peak = Math.max(peak, performance.memory.usedJSHeapSize);
+		}
+		await sock.close();
+		return {sum: hash.hex(), n: got, heap: peak};`)
+	if res.N != size || res.Sum != sshtest.DataSum(5, size) {
+		t.Errorf("after the stall the page read %d bytes, SHA-256 %s; want %d, %s", res.N, res.Sum, size, sshtest.DataSum(5, size))
+	}
+	if res.Heap > 256<<20 {
+		t.Errorf("page heap peaked at %.0f MB reading %d MiB", res.Heap/1e6, size>>20)
+	}
+	mustJS[any](t, ctx, `await s.close();`)
+}
+
+type countWriter struct{ n *atomic.Int64 }
+
+func (w countWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); return len(p), nil }
+
+// TestListenTCP: s.listenTCP through a real sshd's tcpip-forward, on a
+// given port and on port 0: connections made to the gateway's entry reach
+// the page, which answers them.
+func TestListenTCP(t *testing.T) {
+	st := startStack(t)
+	ctx := newBrowser(t)
+	connectPage(t, ctx, st)
+	fixed := freePort(t)
+	for _, spec := range []string{"-R 127.0.0.1:0", "-R 127.0.0.1:" + strconv.Itoa(fixed)} {
+		port := mustJS[int](t, ctx, `
+			window.server = s.listenTCP(`+jsString(spec)+`);
+			const {readable, localAddress, localPort} = await server.opened;
+			if (localAddress !== "127.0.0.1") throw new Error("localAddress " + localAddress);
+			window.serving = (async () => {
+				for await (const conn of readable) {
+					(async () => {
+						const {readable, writable, remoteAddress} = await conn.opened;
+						const w = writable.getWriter(), r = readable.getReader();
+						let line = "";
+						while (!line.includes("\n")) { const {value, done} = await r.read(); if (done) break; line += new TextDecoder().decode(value); }
+						await w.write(new TextEncoder().encode("page got " + line));
+						await w.close();
+					})();
+				}
+			})();
+			return localPort;`)
+		if strings.HasSuffix(spec, ":0") {
+			if port == 0 {
+				t.Fatalf("%s: localPort 0, want the allocated port", spec)
+			}
+		} else if port != fixed {
+			t.Errorf("%s: localPort %d", spec, port)
+		}
+		entry := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		for i := range 3 {
+			c, err := net.DialTimeout("tcp", entry, 5*time.Second)
+			if err != nil {
+				t.Fatalf("dial the gateway's entry %s: %v", entry, err)
+			}
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			fmt.Fprintf(c, "hi %d\n", i)
+			reply, err := io.ReadAll(bufio.NewReader(c))
+			c.Close()
+			if want := fmt.Sprintf("page got hi %d\n", i); string(reply) != want {
+				t.Errorf("%s: reply %q, %v; want %q", spec, reply, err, want)
+			}
+		}
+		mustJS[any](t, ctx, `await server.close(); await server.closed;`)
+		if !waitFor(10*time.Second, func() bool { return !connectable(entry) }) {
+			t.Errorf("%s: gateway still listens on %s after server.close()", spec, entry)
+		}
+	}
+	mustJS[any](t, ctx, `await s.close();`)
+	checkNoStreams(t, st)
+}
+
+func splitAddr(t *testing.T, a string) (string, string) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, p
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var (
+	_ = context.Background
+	_ = sha256.New
+	_ = hex.EncodeToString
+)
