@@ -20,12 +20,12 @@ import (
 // read); write deadlines are accepted and ignored: the SSH window is the
 // only limit on a write.
 type Conn struct {
-	ch            ssh.Channel
-	local, remote net.Addr
+	ch                  ssh.Channel
+	local, remote       net.Addr
 	read, written       atomic.Int64  // bytes this connection carried
 	fwdRead, fwdWritten *atomic.Int64 // a forward's counters too, if any
-	onClose       func()
-	closeOnce     sync.Once
+	onClose             func()
+	closeOnce           sync.Once
 
 	rmu     sync.Mutex // one Read at a time
 	scratch []byte

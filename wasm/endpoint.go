@@ -10,4 +10,5 @@ import "syscall/js"
 func setEndpointMethods(obj js.Value, id int) {
 	obj.Set("openTCP", bind(sessionOpenTCPFunc, id))
 	obj.Set("listenTCP", bind(sessionListenTCPFunc, id))
+	obj.Set("view", bind(sessionViewFunc, id))
 }

@@ -44,7 +44,7 @@ var jsStreams = struct {
 type source struct {
 	r    io.Reader
 	next func() (js.Value, error) // instead of r: a stream of objects
-	done func(err error) // once: at EOF (nil), error, or cancel (errCanceled)
+	done func(err error)          // once: at EOF (nil), error, or cancel (errCanceled)
 	once sync.Once
 	buf  []byte
 }

@@ -248,4 +248,3 @@ func setRefusal(e js.Value, err error) {
 		e.Set("gatewayMessage", re.Message)
 	}
 }
-
