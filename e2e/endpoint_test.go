@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"tunnelkit/internal/sshtest"
 )
@@ -329,3 +333,188 @@ var (
 	_ = sha256.New
 	_ = hex.EncodeToString
 )
+
+// appServer is a web app of the test's own on loopback, using what real
+// internal apps use: absolute paths for a stylesheet, a script's fetch and
+// an iframe, a POST form, a cookie set and read later, a large download and
+// an upload, both hashed.
+func appServer(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><html><head><title>Test app</title>
+<link rel="stylesheet" href="/style.css"><script src="/app.js" defer></script></head>
+<body><h1>Test app</h1><a id="rel" href="page2">relative</a> <a id="abs" href="/page2">absolute</a>
+<form id="login" method="post" action="/login"><input name="user" value="alice"><button>Log in</button></form>
+<iframe id="frame" src="/frame.html"></iframe></body></html>`)
+	})
+	mux.HandleFunc("/style.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css")
+		io.WriteString(w, "body { color: rgb(1, 2, 3); }")
+	})
+	mux.HandleFunc("/app.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		io.WriteString(w, `fetch("/api/data").then(r => r.text()).then(t => { document.body.dataset.fetched = t; });`)
+	})
+	mux.HandleFunc("/api/data", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "data from the exit") })
+	mux.HandleFunc("/frame.html", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `<!doctype html><p id="f">framed</p>`)
+	})
+	mux.HandleFunc("/page2", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `<!doctype html><p id="p2">page two</p>`) })
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "user", Value: r.FormValue("user"), Path: "/"})
+		http.Redirect(w, r, "http://"+r.Host+"/whoami", http.StatusSeeOther) // absolute Location
+	})
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie("user")
+		name := "nobody"
+		if err == nil {
+			name = c.Value
+		}
+		fmt.Fprintf(w, `<!doctype html><p id="who">logged in as %s</p>`, name)
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		io.Copy(w, io.LimitReader(sshtest.Data(11), n))
+	})
+	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, err := io.Copy(h, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, "%s %d", hex.EncodeToString(h.Sum(nil)), n)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// openView makes window[name] = await s.view(target) in the session's tab
+// and returns its url.
+func openView(t *testing.T, ctx context.Context, name, target string) string {
+	t.Helper()
+	return mustJS[string](t, ctx, `window.`+name+` = await s.view(`+jsString(target)+`); return `+name+`.url;`)
+}
+
+// viewerTab opens url in a new tab and waits until cond (a JavaScript
+// expression) holds there.
+func viewerTab(t *testing.T, ctx context.Context, url, cond string) context.Context {
+	t.Helper()
+	tab, _ := newTab(t, ctx)
+	logConsole(t, tab)
+	if err := chromedp.Do(tab, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	waitJS(t, tab, cond)
+	return tab
+}
+
+// waitJS polls the JavaScript expression cond in the tab until it is true.
+func waitJS(t *testing.T, tab context.Context, cond string) {
+	t.Helper()
+	var last string
+	if !waitFor(20*time.Second, func() bool {
+		v, err := evalJS[bool](tab, `try { return !!(`+cond+`); } catch (e) { return false; }`)
+		if err != nil {
+			last = err.Error()
+		}
+		return err == nil && v
+	}) {
+		page, _ := evalJS[string](tab, `return location.href + "\n" + (document.body ? document.body.innerText : "")`)
+		t.Fatalf("waiting for %s: %s\npage: %s", cond, last, page)
+	}
+}
+
+// TestViewApp views a web app of the test's own in a second tab: subresources
+// and a fetch by absolute path, an iframe, links, a POST form with a cookie
+// and an absolute redirect, a 256 MiB download and a 64 MiB upload.
+func TestViewApp(t *testing.T) {
+	app := appServer(t)
+	st := startStack(t)
+	ctx := newBrowser(t)
+	connectPage(t, ctx, st)
+	url := openView(t, ctx, "v", app.URL+"/")
+	if !strings.HasPrefix(url, st.Server.URL+"/view/") {
+		t.Fatalf("v.url = %q, want it under %s/view/", url, st.Server.URL)
+	}
+	tab := viewerTab(t, ctx, url, `document.body.dataset.fetched === "data from the exit"`)
+	type page struct {
+		Color, Frame, FramePath, Path string
+	}
+	p := mustJS[page](t, tab, `
+		const f = document.getElementById("frame");
+		for (let i = 0; i < 100 && !(f.contentDocument && f.contentDocument.getElementById("f")); i++) await new Promise(r => setTimeout(r, 100));
+		return {color: getComputedStyle(document.body).color, frame: f.contentDocument.getElementById("f").textContent,
+			framePath: f.contentWindow.location.pathname, path: location.pathname};`)
+	prefix := strings.TrimPrefix(url, st.Server.URL)
+	if p.Color != "rgb(1, 2, 3)" || p.Frame != "framed" || p.FramePath != prefix+"frame.html" || p.Path != prefix {
+		t.Errorf("viewed page: %+v; want the stylesheet's color, the iframe under %s", p, prefix)
+	}
+	for _, link := range []string{"rel", "abs"} {
+		mustJS[any](t, tab, `document.getElementById(`+jsString(link)+`).click();`)
+		waitJS(t, tab, `document.getElementById("p2") && location.pathname === `+jsString(prefix+"page2"))
+		mustJS[any](t, tab, `history.back();`)
+		waitJS(t, tab, `document.getElementById("login")`)
+	}
+	mustJS[any](t, tab, `document.querySelector("#login input").value = "bob"; document.getElementById("login").submit();`)
+	waitJS(t, tab, `document.getElementById("who") && document.getElementById("who").textContent === "logged in as bob"`)
+	if path := mustJS[string](t, tab, `return location.pathname;`); path != prefix+"whoami" {
+		t.Errorf("after the login redirect the tab is at %s, want %swhoami", path, prefix)
+	}
+	// The cookie is the view's: not the page origin's.
+	if c := mustJS[string](t, tab, `return document.cookie;`); strings.Contains(c, "user=") {
+		t.Errorf("the exit's cookie reached the page origin: %q", c)
+	}
+
+	const down, up = 256 << 20, 64 << 20
+	mustJS[any](t, tab, sha256JS)
+	type hashed struct {
+		Sum string
+		N   int
+	}
+	var dl hashed
+	var dlErr error
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		dl, dlErr = evalJS[hashed](tab, `const r = await fetch("big?n=`+strconv.Itoa(down)+`"); return await readAllHashed(r.body);`)
+	}()
+	peak := 0.0
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		case <-time.After(500 * time.Millisecond):
+			peak = max(peak, mustJS[float64](t, ctx, `return performance.memory.usedJSHeapSize;`))
+		}
+	}
+	t.Logf("view download of %d MiB: %.1f MB/s; session page heap peak %.1f MB", down>>20, float64(down)/time.Since(start).Seconds()/1e6, peak/1e6)
+	if dlErr != nil || dl.N != down || dl.Sum != sshtest.DataSum(11, down) {
+		t.Errorf("download through the view: %d bytes, %s, %v; want %d, %s", dl.N, dl.Sum, dlErr, down, sshtest.DataSum(11, down))
+	}
+	if peak > 256<<20 {
+		t.Errorf("session page heap peaked at %.0f MB during the download", peak/1e6)
+	}
+	type upload struct{ Sent, Got string }
+	u := mustJS[upload](t, tab, `
+		const h = new SHA256(), parts = [];
+		for (const c of fill(3, `+strconv.Itoa(up)+`)) { h.update(c); parts.push(c); }
+		const blob = new Blob(parts); parts.length = 0;
+		const r = await fetch("/upload", {method: "POST", body: blob});
+		return {sent: h.hex() + " `+strconv.Itoa(up)+`", got: await r.text()};`)
+	if u.Sent != u.Got {
+		t.Errorf("upload through the view: exit hashed %q, page sent %q", u.Got, u.Sent)
+	}
+	mustJS[any](t, ctx, `await v.close();`)
+	mustJS[any](t, tab, `location.reload();`)
+	waitJS(t, tab, `document.querySelector("[data-view-error]")`)
+}
