@@ -10,6 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -517,4 +520,105 @@ func TestViewApp(t *testing.T) {
 	mustJS[any](t, ctx, `await v.close();`)
 	mustJS[any](t, tab, `location.reload();`)
 	waitJS(t, tab, `document.querySelector("[data-view-error]")`)
+}
+
+// goFill is window.fill in Go: the same xorshift32 words, little-endian.
+func goFill(seed uint32, n int) []byte {
+	b := make([]byte, n)
+	x := seed
+	if x == 0 {
+		x = 1
+	}
+	for off := 0; off < n; off += 65536 {
+		end := min(off+65536, n)
+		for i := off; i+4 <= end; i += 4 {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			b[i], b[i+1], b[i+2], b[i+3] = byte(x), byte(x>>8), byte(x>>16), byte(x>>24)
+		}
+	}
+	return b
+}
+
+// curl fetches url with extra curl arguments and returns the body.
+func curl(t *testing.T, url string, args ...string) ([]byte, http.Header) {
+	t.Helper()
+	bin := sshtest.RequireBinary(t, "curl")
+	dir := t.TempDir()
+	body, head := filepath.Join(dir, "body"), filepath.Join(dir, "head")
+	cmd := exec.Command(bin, append([]string{"-sS", "--max-time", "60", "-o", body, "-D", head}, append(args, url)...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("curl %s: %v\n%s", url, err, out)
+	}
+	b, _ := os.ReadFile(body)
+	hb, _ := os.ReadFile(head)
+	h := http.Header{}
+	for _, line := range strings.Split(string(hb), "\r\n")[1:] {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			h.Add(k, strings.TrimSpace(v))
+		}
+	}
+	h.Set("Status", strings.Fields(string(hb)+" x x")[1])
+	return b, h
+}
+
+// TestShare: s.share serves files from the page on the gateway's entry
+// socket; curl at the entry gets the index, a 64 MiB file (SHA-256), Range
+// and HEAD right.
+func TestShare(t *testing.T) {
+	const size = 64 << 20
+	st := startStack(t)
+	ctx := newBrowser(t)
+	connectPage(t, ctx, st)
+	type shared struct {
+		Entry   string
+		Port    int
+		URL     string
+		Command string
+	}
+	mustJS[any](t, ctx, sha256JS)
+	sh := mustJS[shared](t, ctx, `
+		const parts = [];
+		for (const c of fill(21, `+strconv.Itoa(size)+`)) parts.push(c);
+		window.share = await s.share("-R 127.0.0.1:0", {
+			"hello.txt": new Blob(["hello from the page\n"], {type: "text/plain"}),
+			"data.bin": new Blob(parts),
+		});
+		return {entry: share.entry, port: share.port, url: share.url, command: share.command};`)
+	if sh.Port == 0 || !strings.HasSuffix(sh.Entry, ":"+strconv.Itoa(sh.Port)) || !strings.Contains(sh.Command, "-R ") || !strings.Contains(sh.Command, "http.server") {
+		t.Errorf("share = %+v", sh)
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(sh.Port)
+	index, _ := curl(t, base+"/")
+	if !strings.Contains(string(index), `href="/hello.txt"`) || !strings.Contains(string(index), `href="/data.bin"`) {
+		t.Errorf("index:\n%s", index)
+	}
+	hello, h := curl(t, base+"/hello.txt")
+	if string(hello) != "hello from the page\n" || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		t.Errorf("hello.txt: %q, Content-Type %q", hello, h.Get("Content-Type"))
+	}
+	want := goFill(21, size)
+	data, _ := curl(t, base+"/data.bin")
+	if sha256.Sum256(data) != sha256.Sum256(want) {
+		t.Errorf("data.bin through curl: %d bytes, SHA-256 differs from the page's %d", len(data), size)
+	}
+	part, h := curl(t, base+"/data.bin", "-r", "1000000-1000099")
+	if h.Get("Status") != "206" || string(part) != string(want[1000000:1000100]) || h.Get("Content-Range") != "bytes 1000000-1000099/"+strconv.Itoa(size) {
+		t.Errorf("Range: status %s, Content-Range %q, %d bytes", h.Get("Status"), h.Get("Content-Range"), len(part))
+	}
+	tail, h := curl(t, base+"/data.bin", "-r", "-10")
+	if h.Get("Status") != "206" || string(tail) != string(want[size-10:]) {
+		t.Errorf("suffix Range: status %s, %d bytes", h.Get("Status"), len(tail))
+	}
+	_, h = curl(t, base+"/data.bin", "-I")
+	if h.Get("Content-Length") != strconv.Itoa(size) || h.Get("Accept-Ranges") != "bytes" {
+		t.Errorf("HEAD: %v", h)
+	}
+	mustJS[any](t, ctx, `await share.close();`)
+	if !waitFor(10*time.Second, func() bool { return !connectable(sh.Entry) && !connectable("127.0.0.1:"+strconv.Itoa(sh.Port)) }) {
+		t.Errorf("gateway still listens on %s after share.close()", sh.Entry)
+	}
+	mustJS[any](t, ctx, `await s.close();`)
+	checkNoStreams(t, st)
 }

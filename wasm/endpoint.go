@@ -11,4 +11,5 @@ func setEndpointMethods(obj js.Value, id int) {
 	obj.Set("openTCP", bind(sessionOpenTCPFunc, id))
 	obj.Set("listenTCP", bind(sessionListenTCPFunc, id))
 	obj.Set("view", bind(sessionViewFunc, id))
+	obj.Set("share", bind(sessionShareFunc, id))
 }
