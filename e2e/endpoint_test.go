@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"tunnelkit/internal/sshtest"
+	"tunnelkit/internal/view"
 )
 
 // sha256JS defines window.SHA256, a streaming SHA-256 for the page (the
@@ -621,4 +622,123 @@ func TestShare(t *testing.T) {
 	}
 	mustJS[any](t, ctx, `await s.close();`)
 	checkNoStreams(t, st)
+}
+
+// startPython runs python3 with args (its port last) in dir until the test
+// ends and returns "127.0.0.1:port" once it accepts connections.
+func startPython(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	bin := sshtest.RequireBinary(t, "python3")
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, append(args, strconv.Itoa(port))...)
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe() // pydoc's server stops at EOF on stdin
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start python3 %v: %v", args, err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	if !waitFor(20*time.Second, func() bool { return connectable(addr) }) {
+		t.Fatalf("python3 %v does not listen on %s", args, addr)
+	}
+	return addr
+}
+
+// TestViewRealServers views servers the project did not write, in two
+// tabs at once: Python's http.server (its directory redirect has an
+// absolute-path Location) and pydoc -p (pages, stylesheet, search form).
+// When the page holding the session closes, the viewer tab says so.
+func TestViewRealServers(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "docs"), 0o755)
+	os.WriteFile(filepath.Join(dir, "docs", "a.txt"), []byte("file a through the view\n"), 0o644)
+	files := startPython(t, dir, "-m", "http.server", "--bind", "127.0.0.1")
+	pydoc := startPython(t, dir, "-m", "pydoc", "-n", "127.0.0.1", "-p")
+
+	st := startStack(t)
+	browser := newBrowser(t)
+	session, closeSession := newTab(t, browser)
+	connectPage(t, session, st)
+	filesURL := openView(t, session, "v1", "http://"+files+"/")
+	pydocURL := openView(t, session, "v2", "http://"+pydoc+"/")
+	if filesURL == pydocURL {
+		t.Fatalf("two views got one url %s", filesURL)
+	}
+
+	ft := viewerTab(t, browser, filesURL+"docs", `document.querySelector('a[href="a.txt"]')`)
+	pt := viewerTab(t, browser, pydocURL, `document.title.startsWith("Pydoc")`)
+	prefix := strings.TrimPrefix(filesURL, st.Server.URL)
+	if p := mustJS[string](t, ft, `return location.pathname;`); p != prefix+"docs/" {
+		t.Errorf("http.server's directory redirect led to %s, want %sdocs/", p, prefix)
+	}
+	// Both tabs at once.
+	errs := make(chan error, 2)
+	go func() {
+		_, err := evalJS[any](ft, `document.querySelector('a[href="a.txt"]').click();`)
+		errs <- err
+	}()
+	go func() {
+		_, err := evalJS[any](pt, `
+			const f = document.querySelector('form[action="search"]');
+			f.querySelector("input[name=key]").value = "json";
+			f.submit();`)
+		errs <- err
+	}()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitJS(t, ft, `document.body.innerText.includes("file a through the view")`)
+	waitJS(t, pt, `document.title === "Pydoc: Search Results" && document.querySelector('a[href="json.html"]')`)
+	// pydoc's relative stylesheet link, read by the page as CSS rules.
+	waitJS(t, pt, `[...document.styleSheets].some(s => s.href && s.href.endsWith("pydoc_data/_pydoc.css") && s.cssRules.length > 0)`)
+	mustJS[any](t, pt, `document.querySelector('a[href="json.html"]').click();`)
+	waitJS(t, pt, `document.title.includes("json")`)
+	saveScreenshots(t, pt, "view-pydoc")
+
+	closeSession() // the user closes the tunnelkit page
+	mustJS[any](t, ft, `location.reload();`)
+	waitJS(t, ft, `document.querySelector("[data-view-error]") && document.body.innerText.includes("no longer open")`)
+	saveScreenshots(t, ft, "view-page-closed")
+}
+
+// saveScreenshots saves name-desktop.png and name-phone.png of the tab.
+func saveScreenshots(t *testing.T, tab context.Context, name string) {
+	t.Helper()
+	do(t, tab, "set the viewport", chromedp.EmulateViewport(1280, 900))
+	screenshot(t, tab, name+"-desktop.png")
+	do(t, tab, "set a phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	screenshot(t, tab, name+"-phone.png")
+	do(t, tab, "set the viewport", chromedp.EmulateViewport(1280, 900))
+}
+
+// TestViewHTTPS: an https:// exit is shown only with its certificate
+// pinned (or accepted explicitly); otherwise the tab names its fingerprint.
+func TestViewHTTPS(t *testing.T) {
+	app := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `<!doctype html><p id="secure">over TLS</p>`)
+	}))
+	t.Cleanup(app.Close)
+	fp := view.CertFingerprint(app.Certificate().Raw)
+	st := startStack(t)
+	ctx := newBrowser(t)
+	connectPage(t, ctx, st)
+	untrusted := openView(t, ctx, "v0", app.URL+"/")
+	pinned := mustJS[string](t, ctx, `window.v1 = await s.view(`+jsString(app.URL+"/")+`, {tls: {fingerprint: `+jsString(fp)+`}}); return v1.url;`)
+	accepted := mustJS[string](t, ctx, `window.v2 = await s.view(`+jsString(app.URL+"/")+`, {tls: {insecure: true}}); return v2.url;`)
+	viewerTab(t, ctx, untrusted, `document.querySelector("[data-view-error]") && document.body.innerText.includes(`+jsString(fp)+`)`)
+	viewerTab(t, ctx, pinned, `document.getElementById("secure")`)
+	viewerTab(t, ctx, accepted, `document.getElementById("secure")`)
+	_, err := evalJS[any](ctx, `await s.view("https://127.0.0.1:1/", {tls: {fingerprint: "nonsense"}});`)
+	if err == nil || !strings.Contains(err.Error(), "fingerprint") {
+		t.Errorf("a bad fingerprint: %v, want an error naming the fingerprint", err)
+	}
 }
