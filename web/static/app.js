@@ -305,12 +305,15 @@
     updatePreview();
     $("spec").focus();
     if (!state.timer) state.timer = setInterval(poll, POLL_MS);
+    // endpoint hook: endpoint.js mounts the console, viewer and share panels for the session.
+    document.dispatchEvent(new CustomEvent("tunnelkit:session", { detail: { session: s, target: state.target } }));
     Promise.resolve(s.closed).then((why) => endSession(s, why), (e) => endSession(s, e));
   }
 
   function endSession(s, why) {
     if (state.session !== s) return;
     state.session = null;
+    document.dispatchEvent(new CustomEvent("tunnelkit:session", { detail: null })); // endpoint hook
     clearInterval(state.timer);
     state.timer = 0;
     for (const v of state.forwards.values()) v.li.remove();
@@ -637,6 +640,8 @@
     state.forwards.set(id, v);
     $("forwards").prepend(li);
     updateCount();
+    // endpoint hook: endpoint.js adds "Open in browser", console and share actions to the forward.
+    document.dispatchEvent(new CustomEvent("tunnelkit:forward", { detail: { forward: fw, spec: f, element: li } }));
   }
 
   async function closeForward(v, btn) {
