@@ -114,7 +114,9 @@ func TestOpenTCP(t *testing.T) {
 	hasher := sshtest.StartHasher(t, "127.0.0.1:0")
 	st := startStack(t)
 	ctx := newBrowser(t)
-	connectPage(t, ctx, st)
+	openPage(t, ctx, st.PageURL)
+	idle := jsPageState(t, ctx)
+	mustJS[any](t, ctx, connectJS(st, ""))
 	mustJS[any](t, ctx, sha256JS)
 
 	ph, pp := splitAddr(t, pinger)
@@ -194,6 +196,7 @@ func TestOpenTCP(t *testing.T) {
 	}
 	mustJS[any](t, ctx, `await s.close();`)
 	checkNoStreams(t, st)
+	checkPageIdle(t, ctx, idle)
 }
 
 // TestOpenTCPBackpressure: a reader that stops for 5 s while the exit keeps
@@ -263,7 +266,9 @@ func (w countWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); retu
 func TestListenTCP(t *testing.T) {
 	st := startStack(t)
 	ctx := newBrowser(t)
-	connectPage(t, ctx, st)
+	openPage(t, ctx, st.PageURL)
+	idle := jsPageState(t, ctx)
+	mustJS[any](t, ctx, connectJS(st, ""))
 	fixed := freePort(t)
 	for _, spec := range []string{"-R 127.0.0.1:0", "-R 127.0.0.1:" + strconv.Itoa(fixed)} {
 		port := mustJS[int](t, ctx, `
@@ -311,6 +316,7 @@ func TestListenTCP(t *testing.T) {
 	}
 	mustJS[any](t, ctx, `await s.close();`)
 	checkNoStreams(t, st)
+	checkPageIdle(t, ctx, idle)
 }
 
 func splitAddr(t *testing.T, a string) (string, string) {
@@ -444,7 +450,9 @@ func TestViewApp(t *testing.T) {
 	app := appServer(t)
 	st := startStack(t)
 	ctx := newBrowser(t)
-	connectPage(t, ctx, st)
+	openPage(t, ctx, st.PageURL)
+	idle := jsPageState(t, ctx)
+	mustJS[any](t, ctx, connectJS(st, ""))
 	url := openView(t, ctx, "v", app.URL+"/")
 	if !strings.HasPrefix(url, st.Server.URL+"/view/") {
 		t.Fatalf("v.url = %q, want it under %s/view/", url, st.Server.URL)
@@ -521,6 +529,9 @@ func TestViewApp(t *testing.T) {
 	mustJS[any](t, ctx, `await v.close();`)
 	mustJS[any](t, tab, `location.reload();`)
 	waitJS(t, tab, `document.querySelector("[data-view-error]")`)
+	mustJS[any](t, ctx, `await s.close();`)
+	checkNoStreams(t, st)
+	checkPageIdle(t, ctx, idle)
 }
 
 // goFill is window.fill in Go: the same xorshift32 words, little-endian.
@@ -571,7 +582,9 @@ func TestShare(t *testing.T) {
 	const size = 64 << 20
 	st := startStack(t)
 	ctx := newBrowser(t)
-	connectPage(t, ctx, st)
+	openPage(t, ctx, st.PageURL)
+	idle := jsPageState(t, ctx)
+	mustJS[any](t, ctx, connectJS(st, ""))
 	type shared struct {
 		Entry   string
 		Port    int
@@ -622,6 +635,7 @@ func TestShare(t *testing.T) {
 	}
 	mustJS[any](t, ctx, `await s.close();`)
 	checkNoStreams(t, st)
+	checkPageIdle(t, ctx, idle)
 }
 
 // startPython runs python3 with args (its port last) in dir until the test
@@ -741,4 +755,102 @@ func TestViewHTTPS(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "fingerprint") {
 		t.Errorf("a bad fingerprint: %v, want an error naming the fingerprint", err)
 	}
+}
+
+// TestEndpointUI is what a person does with the page as an endpoint: talk
+// to the pinger in the TCP console (text, hex, half-close), open a web app
+// in a tab, use a -L forward's "Open in browser" and "Console", share a
+// file on the gateway, and answer an incoming connection by hand.
+func TestEndpointUI(t *testing.T) {
+	pinger := sshtest.StartPinger(t, "127.0.0.1:0")
+	app := appServer(t)
+	st := startStack(t)
+	ctx := newBrowser(t)
+	do(t, ctx, "set the viewport", chromedp.EmulateViewport(1280, 900))
+	openPage(t, ctx, st.PageURL)
+	connectViaUI(t, ctx, st, "")
+	do(t, ctx, "wait for the endpoint panels", chromedp.WaitVisible(chromedp.CSS("[data-panel=console]")))
+
+	// The console: hello to the pinger shows ACK hello.
+	do(t, ctx, "open a console connection",
+		chromedp.SendKeys(chromedp.CSS("[data-console-target]"), pinger),
+		chromedp.Click(chromedp.CSS("[data-console-open]")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-console-state="open"]`)),
+		chromedp.SendKeys(chromedp.CSS("[data-console-input]"), "hello\r"),
+	)
+	if cmd := text(t, ctx, "[data-console-command]"); cmd != fmt.Sprintf("ssh -W %s %s@%s -p %d", pinger, st.SSHD.PasswordUser, st.SSHD.Host(), st.SSHD.Port()) {
+		t.Errorf("console command %q", cmd)
+	}
+	waitJS(t, ctx, `document.querySelector("[data-console-output]").textContent === "ACK hello\n"`)
+	waitJS(t, ctx, `document.querySelector("[data-console-bytes]").textContent === "10 B in · 6 B out"`)
+	do(t, ctx, "switch to the hex view", chromedp.Click(chromedp.CSS("[data-console-hex]")))
+	if out := text(t, ctx, "[data-console-output]"); !strings.Contains(out, "41 43 4b 20 68 65 6c 6c 6f 0a") || !strings.Contains(out, "ACK hello.") {
+		t.Errorf("hex view: %q", out)
+	}
+	saveScreenshots(t, ctx, "ui-console")
+	do(t, ctx, "half-close", chromedp.Click(chromedp.CSS("[data-console-halfclose]")))
+	waitJS(t, ctx, `document.querySelector("[data-console-state]").dataset.consoleState === "closed"`)
+
+	// "Open a web app": the view's link opens the app in a tab.
+	mustJS[any](t, ctx, `window.open = () => null;`) // the test opens the tab itself
+	do(t, ctx, "open a web app",
+		chromedp.SendKeys(chromedp.CSS("[data-viewer-url]"), app.URL+"/"),
+		chromedp.Click(chromedp.CSS("[data-viewer-open]")),
+		chromedp.WaitVisible(chromedp.CSS("[data-viewer-link]")),
+	)
+	if cmd := text(t, ctx, "[data-viewer-command]"); !strings.HasPrefix(cmd, "ssh -L 8080:127.0.0.1:"+app.URL[strings.LastIndexByte(app.URL, ':')+1:]) || !strings.HasSuffix(cmd, "then open http://localhost:8080/") {
+		t.Errorf("viewer command %q", cmd)
+	}
+	link := mustJS[string](t, ctx, `return document.querySelector("[data-viewer-link]").href;`)
+	viewerTab(t, ctx, link, `document.body.dataset.fetched === "data from the exit"`)
+
+	// A -L forward gets "Open in browser" and "Console" for its exit.
+	ph, pp := splitAddr(t, pinger)
+	addForwardViaUI(t, ctx, st, "127.0.0.1:0:"+app.URL[len("http://"):],
+		fmt.Sprintf("ssh -N -L 127.0.0.1:0:%s -p %d %s@%s", app.URL[len("http://"):], st.SSHD.Port(), st.SSHD.PasswordUser, st.SSHD.Host()))
+	do(t, ctx, "open the forward's exit in the browser",
+		chromedp.Click(chromedp.CSS("#forwards li [data-open-in-browser]")),
+	)
+	waitJS(t, ctx, `document.querySelector("#forwards li [data-open-in-browser]").dataset.viewUrl`)
+	viewURL := mustJS[string](t, ctx, `return document.querySelector("#forwards li [data-open-in-browser]").dataset.viewUrl;`)
+	viewerTab(t, ctx, viewURL, `document.body.dataset.fetched === "data from the exit"`)
+	_, _ = ph, pp
+
+	// Share a file on the gateway, fetched with curl at the entry.
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notes, []byte("shared from the page\n"), 0o644)
+	mustJS[any](t, ctx, `document.querySelector("[data-share-entry]").value = "-R 127.0.0.1:0"; document.querySelector("[data-share-entry]").dispatchEvent(new Event("input"));`)
+	do(t, ctx, "share a file",
+		chromedp.SetUploadFiles(chromedp.CSS("[data-share-files]"), []string{notes}),
+		chromedp.WaitVisible(chromedp.CSS("[data-share-address]")),
+	)
+	shared := text(t, ctx, "[data-share-address]")
+	_, port := splitAddr(t, shared)
+	if body, _ := curl(t, "http://127.0.0.1:"+port+"/notes.txt"); string(body) != "shared from the page\n" {
+		t.Errorf("shared notes.txt: %q", body)
+	}
+
+	// Take connections: a connection to the gateway's entry is answered by hand.
+	do(t, ctx, "take connections",
+		chromedp.Click(chromedp.CSS("[data-share-listen]")),
+		chromedp.WaitVisible(chromedp.CSS("[data-incoming-address]")),
+	)
+	_, inPort := splitAddr(t, text(t, ctx, "[data-incoming-address]"))
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+inPort, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "is anyone there?\n")
+	waitJS(t, ctx, `[...document.querySelectorAll("[data-incoming] [data-console-output]")].some(o => o.textContent === "is anyone there?\n")`)
+	do(t, ctx, "answer the incoming connection",
+		chromedp.SendKeys(chromedp.CSS("[data-incoming] [data-console-input]"), "yes, the page\r"),
+	)
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "yes, the page\n" {
+		t.Errorf("the page answered %q, %v", line, err)
+	}
+	saveScreenshots(t, ctx, "ui-endpoint")
 }

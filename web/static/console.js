@@ -87,6 +87,7 @@ export function connectionView(sock, label) {
   const setState = (s, words) => { state.dataset.consoleState = s; state.textContent = words || s; };
   const showBytes = () => { bytes.textContent = formatBytes(inBytes) + " in · " + formatBytes(outBytes) + " out"; };
   const render = () => {
+    out.classList.toggle("hex", hexBox.checked);
     out.textContent = hexBox.checked ? hexdump(concat(received), dropped) : (dropped ? "…" : "") + text;
     out.scrollTop = out.scrollHeight;
   };
