@@ -24,6 +24,25 @@
 //	s.closed;                            // resolves after close(), rejects when the connection is lost
 //	tunnelkit.debug();                   // {goroutines, sessions, streams}: for leak checks
 //
+// The page as an endpoint (sockets.go, view.go, share.go; types in endpoint.d.ts):
+//
+//	const sock = s.openTCP("10.0.0.5", 6379); // at once; the gateway dials the exit (direct-tcpip)
+//	const {readable, writable, remoteAddress, remotePort} = await sock.opened; // Direct Sockets' TCPSocket
+//	// readable: ReadableStream<Uint8Array>, read from the SSH channel only as pulled (a slow
+//	// reader closes the window); writable: WritableStream<BufferSource>, write() resolves once
+//	// the channel took the bytes; writable.close() half-closes (FIN)
+//	await sock.close(); await sock.closed;  // closed settles when both streams are done or on close()
+//	// a refusal rejects opened (and closed): error.reason "connect failed", error.reasonCode 2, error.gatewayMessage
+//	const server = s.listenTCP("-R 0.0.0.0:0"); // the gateway listens (tcpip-forward); exit: the page
+//	const {readable: incoming, localAddress, localPort} = await server.opened; // localPort: allocated for 0
+//	for await (const conn of incoming) { const {readable, writable, remoteAddress} = await conn.opened; }
+//	await server.close();
+//	const v = await s.view("http://10.0.0.5:3000/", {tls: {fingerprint: "SHA256:...", ca: "PEM", insecure: false}});
+//	v.url; v.target; v.command;          // open v.url in a tab: sw.js hands its requests to this page
+//	await v.close();
+//	const share = await s.share("-R 8080", files); // FileList, File[] or {name: Blob}: HTTP on the gateway's entry
+//	share.entry; share.port; share.url; share.command; await share.close();
+//
 // Every failure rejects with an Error whose message says what failed and
 // why; a refusal by the relay also sets error.code to the relay's close code
 // (4403 policy, 4401 token, 4502 dial or listen failed, ...).

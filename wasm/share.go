@@ -56,12 +56,15 @@ func sessionShare(_ js.Value, args []js.Value) any {
 			list[i] = files[i].f
 		}
 		h := &shareHandle{cancel: cancel, done: make(chan struct{})}
+		id := nextID()
 		go func() {
 			defer close(h.done)
 			share.Serve(ctx, l, share.Handler(list))
 			l.Close()
+			shares.Lock()
+			delete(shares.byID, id) // ended with the session, or closed
+			shares.Unlock()
 		}()
-		id := nextID()
 		shares.Lock()
 		shares.byID[id] = h
 		shares.Unlock()

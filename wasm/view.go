@@ -109,7 +109,13 @@ func (s *session) view(target string, t view.TLSOptions) (any, error) {
 	obj.Set("target", v.Target())
 	obj.Set("id", id)
 	obj.Set("command", viewCommand(s.opts, v.Target()))
-	obj.Set("close", bind(viewCloseFunc, nextViewCloser(h)))
+	closer := nextViewCloser(h)
+	obj.Set("close", bind(viewCloseFunc, closer))
+	context.AfterFunc(h.ctx, func() { // the session's end forgets the view too
+		viewClosers.Lock()
+		delete(viewClosers.byID, closer)
+		viewClosers.Unlock()
+	})
 	return obj, nil
 }
 
