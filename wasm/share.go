@@ -197,4 +197,3 @@ func (b *blobReader) Seek(offset int64, whence int) (int64, error) {
 	b.off = offset
 	return offset, nil
 }
-
