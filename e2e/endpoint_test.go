@@ -854,3 +854,32 @@ func TestEndpointUI(t *testing.T) {
 	}
 	saveScreenshots(t, ctx, "ui-endpoint")
 }
+
+// TestViewPageClosedMidDownload: a download through a view whose page is
+// closed halfway fails in the viewer tab instead of hanging.
+func TestViewPageClosedMidDownload(t *testing.T) {
+	app := appServer(t)
+	st := startStack(t)
+	browser := newBrowser(t)
+	session, closeSession := newTab(t, browser)
+	connectPage(t, session, st)
+	url := openView(t, session, "v", app.URL+"/")
+	tab := viewerTab(t, browser, url, `document.body.dataset.fetched === "data from the exit"`)
+	got := mustJS[int](t, tab, `
+		const r = await fetch("big?n=`+strconv.Itoa(1<<30)+`");
+		window.reader = r.body.getReader();
+		let n = 0;
+		while (n < (4 << 20)) { const {value, done} = await reader.read(); if (done) break; n += value.length; }
+		return n;`)
+	if got < 4<<20 {
+		t.Fatalf("read %d bytes before closing the page", got)
+	}
+	closeSession()
+	msg := mustJS[string](t, tab, `
+		try { for (;;) { const {done} = await reader.read(); if (done) return "the download ended as if complete"; } }
+		catch (e) { return "failed: " + e.message; }`)
+	if !strings.HasPrefix(msg, "failed") {
+		t.Errorf("after the page closed mid-download: %s", msg)
+	}
+	t.Logf("viewer tab after its page closed mid-download: %s", msg)
+}

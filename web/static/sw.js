@@ -42,7 +42,7 @@ self.addEventListener("fetch", (e) => {
       e.respondWith(Response.redirect(viewPath + v.id + "/" + url.search, 301));
       return;
     }
-    e.respondWith(forward(v.id, v.path + url.search, e.request));
+    e.respondWith(forward(v.id, v.path + url.search, e.request, e));
     return;
   }
   if (e.request.mode === "navigate") {
@@ -63,13 +63,13 @@ self.addEventListener("fetch", (e) => {
       viewOfClient.set(e.clientId, id);
     }
     if (!id) return fetch(e.request);
-    return forward(id, url.pathname + url.search, e.request);
+    return forward(id, url.pathname + url.search, e.request, e);
   })());
 });
 
 // forward asks every tunnelkit page of the origin (not the viewer tabs) to
 // serve view id's request; the page that has the view answers.
-async function forward(id, path, request) {
+async function forward(id, path, request, event) {
   const body = request.method === "GET" || request.method === "HEAD" ? null : await request.blob();
   const headers = [...request.headers];
   const pages = (await self.clients.matchAll({type: "window", includeUncontrolled: true}))
@@ -92,7 +92,7 @@ async function forward(id, path, request) {
           case "not-mine": if (--undecided === 0 && !owner) end(gone()); break;
           case "accepted": owner = page.id; break;
           case "error": end(errorPage(m.status, m.title, m.message)); break;
-          case "response": end(response(m)); break;
+          case "response": end(response(m, page.id, event)); break;
         }
       };
       page.postMessage({type: "tunnelkit-view", view: id, method: request.method, path, headers, body,
@@ -103,9 +103,37 @@ async function forward(id, path, request) {
 
 const nullBody = new Set([101, 204, 205, 304]);
 
-function response(m) {
+function response(m, owner, event) {
   const status = m.status >= 200 && m.status <= 599 ? m.status : 502;
-  return new Response(nullBody.has(status) ? null : m.body, {status, statusText: m.statusText || "", headers: m.headers});
+  const body = nullBody.has(status) || !m.body ? null : watched(m.body, owner, event);
+  return new Response(body, {status, statusText: m.statusText || "", headers: m.headers});
+}
+
+// watched passes a response body on chunk by chunk, keeping the worker
+// alive until it ends, and errors it when the page carrying it goes away
+// (a tab must not wait forever for the rest of a download).
+function watched(body, owner, event) {
+  const reader = body.getReader();
+  let timer = 0, finish;
+  event.waitUntil(new Promise((resolve) => { finish = resolve; }));
+  const stop = () => { clearInterval(timer); finish(); };
+  return new ReadableStream({
+    start(c) {
+      timer = setInterval(async () => {
+        if (await self.clients.get(owner)) return;
+        stop();
+        c.error(new TypeError("the tunnelkit page carrying this view was closed"));
+        reader.cancel().catch(() => {});
+      }, ownerCheckEvery);
+    },
+    async pull(c) {
+      try {
+        const {value, done} = await reader.read();
+        if (done) { stop(); c.close(); } else c.enqueue(value);
+      } catch (err) { stop(); c.error(err); }
+    },
+    cancel(reason) { stop(); return reader.cancel(reason); },
+  }, {highWaterMark: 1});
 }
 
 function gone() {
