@@ -338,11 +338,6 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-var (
-	_ = context.Background
-	_ = sha256.New
-	_ = hex.EncodeToString
-)
 
 // appServer is a web app of the test's own on loopback, using what real
 // internal apps use: absolute paths for a stylesheet, a script's fetch and
@@ -805,7 +800,6 @@ func TestEndpointUI(t *testing.T) {
 	viewerTab(t, ctx, link, `document.body.dataset.fetched === "data from the exit"`)
 
 	// A -L forward gets "Open in browser" and "Console" for its exit.
-	ph, pp := splitAddr(t, pinger)
 	addForwardViaUI(t, ctx, st, "127.0.0.1:0:"+app.URL[len("http://"):],
 		fmt.Sprintf("ssh -N -L 127.0.0.1:0:%s -p %d %s@%s", app.URL[len("http://"):], st.SSHD.Port(), st.SSHD.PasswordUser, st.SSHD.Host()))
 	do(t, ctx, "open the forward's exit in the browser",
@@ -814,7 +808,13 @@ func TestEndpointUI(t *testing.T) {
 	waitJS(t, ctx, `document.querySelector("#forwards li [data-open-in-browser]").dataset.viewUrl`)
 	viewURL := mustJS[string](t, ctx, `return document.querySelector("#forwards li [data-open-in-browser]").dataset.viewUrl;`)
 	viewerTab(t, ctx, viewURL, `document.body.dataset.fetched === "data from the exit"`)
-	_, _ = ph, pp
+	// The forward's "Console" opens a connection to its exit in the console.
+	do(t, ctx, "open a console to the forward's exit", chromedp.Click(chromedp.CSS("#forwards li [data-open-console]")))
+	appExit := app.URL[len("http://"):]
+	waitJS(t, ctx, `(() => { const c = document.querySelector("[data-console-conn]");
+		return c.querySelector(".console-label").textContent === `+jsString(appExit)+` && c.querySelector("[data-console-state]").dataset.consoleState === "open"; })()`)
+	do(t, ctx, "send a request line", chromedp.SendKeys(chromedp.CSS("[data-console-conn] [data-console-input]"), "GET /api/data HTTP/1.0\r\r"))
+	waitJS(t, ctx, `document.querySelector("[data-console-conn] [data-console-output]").textContent.endsWith("data from the exit")`)
 
 	// Share a file on the gateway, fetched with curl at the entry.
 	dir := t.TempDir()
