@@ -338,7 +338,6 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-
 // appServer is a web app of the test's own on loopback, using what real
 // internal apps use: absolute paths for a stylesheet, a script's fetch and
 // an iframe, a POST form, a cookie set and read later, a large download and
@@ -369,7 +368,9 @@ func appServer(t *testing.T) *httptest.Server {
 	mux.HandleFunc("/frame.html", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `<!doctype html><p id="f">framed</p>`)
 	})
-	mux.HandleFunc("/page2", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `<!doctype html><p id="p2">page two</p>`) })
+	mux.HandleFunc("/page2", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `<!doctype html><p id="p2">page two</p>`)
+	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "user", Value: r.FormValue("user"), Path: "/"})
 		http.Redirect(w, r, "http://"+r.Host+"/whoami", http.StatusSeeOther) // absolute Location
@@ -566,7 +567,7 @@ func curl(t *testing.T, url string, args ...string) ([]byte, http.Header) {
 			h.Add(k, strings.TrimSpace(v))
 		}
 	}
-	h.Set("Status", strings.Fields(string(hb)+" x x")[1])
+	h.Set("Status", strings.Fields(string(hb) + " x x")[1])
 	return b, h
 }
 
