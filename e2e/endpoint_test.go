@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"tunnelkit/internal/sshtest"
@@ -788,7 +789,7 @@ func TestEndpointUI(t *testing.T) {
 	waitJS(t, ctx, `document.querySelector("[data-console-state]").dataset.consoleState === "closed"`)
 
 	// "Open a web app": the view's link opens the app in a tab.
-	mustJS[any](t, ctx, `window.open = () => null;`) // the test opens the tab itself
+	mustJS[any](t, ctx, `window.realOpen = window.open; window.open = () => null;`) // the test opens this tab itself
 	do(t, ctx, "open a web app",
 		chromedp.SendKeys(chromedp.CSS("[data-viewer-url]"), app.URL+"/"),
 		chromedp.Click(chromedp.CSS("[data-viewer-open]")),
@@ -803,12 +804,28 @@ func TestEndpointUI(t *testing.T) {
 	// A -L forward gets "Open in browser" and "Console" for its exit.
 	addForwardViaUI(t, ctx, st, "127.0.0.1:0:"+app.URL[len("http://"):],
 		fmt.Sprintf("ssh -N -L 127.0.0.1:0:%s -p %d %s@%s", app.URL[len("http://"):], st.SSHD.Port(), st.SSHD.PasswordUser, st.SSHD.Host()))
+	// This one opens its own tab, which must have no handle on this page:
+	// the viewed app runs on the page's origin.
+	mustJS[any](t, ctx, `window.open = window.realOpen;`)
+	opened := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return info.Type == "page" })
 	do(t, ctx, "open the forward's exit in the browser",
 		chromedp.Click(chromedp.CSS("#forwards li [data-open-in-browser]")),
 	)
-	waitJS(t, ctx, `document.querySelector("#forwards li [data-open-in-browser]").dataset.viewUrl`)
-	viewURL := mustJS[string](t, ctx, `return document.querySelector("#forwards li [data-open-in-browser]").dataset.viewUrl;`)
-	viewerTab(t, ctx, viewURL, `document.body.dataset.fetched === "data from the exit"`)
+	var tid target.ID
+	select {
+	case tid = <-opened:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Open in browser opened no tab")
+	}
+	popup, cancelPopup := chromedp.NewContext(ctx, chromedp.WithTargetID(tid))
+	defer cancelPopup()
+	if err := chromedp.Do(popup); err != nil { // attach without a deadline, or its end closes the tab
+		t.Fatalf("attach to the view's tab: %v", err)
+	}
+	waitJS(t, popup, `document.body.dataset.fetched === "data from the exit"`)
+	if hasOpener := mustJS[bool](t, popup, `return window.opener !== null;`); hasOpener {
+		t.Errorf("the view's tab has window.opener: the viewed app could reach the tunnelkit page")
+	}
 	// The forward's "Console" opens a connection to its exit in the console.
 	do(t, ctx, "open a console to the forward's exit", chromedp.Click(chromedp.CSS("#forwards li [data-open-console]")))
 	appExit := app.URL[len("http://"):]

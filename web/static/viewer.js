@@ -50,7 +50,7 @@ export function mount(container, session, opts = {}) {
     open);
   const card = el("section", { class: "endpoint-panel", "data-panel": "viewer", "aria-label": "Open a web app" },
     el("h2", {}, "Open a web app"),
-    el("p", { class: "help" }, "See an internal web app in a new tab of this browser. Every request goes through this page's SSH session; nothing listens anywhere. Keep this page open while you use it."),
+    el("p", { class: "help" }, "See an internal web app in a new tab of this browser. Every request goes through this page's SSH session; nothing listens anywhere. Keep this page open while you use it. The app runs on this page's web origin: open only apps you trust."),
     form, tlsBox,
     el("p", { class: "preview" }, el("span", { class: "preview-label" }, "Equivalent command"), command),
     error, list);
@@ -72,7 +72,7 @@ export function mount(container, session, opts = {}) {
       close.addEventListener("click", async () => { await v.close(); li.remove(); });
       li.append(link, el("code", { class: "command" }, equivalent(address, target)), close);
       list.prepend(li);
-      if (win) win.location.href = v.url;
+      if (win) { win.opener = null; win.location.href = v.url; } // the app runs on this origin: no handle back to this page
       return v;
     } catch (e) {
       if (win) win.close();
@@ -114,7 +114,7 @@ export function forwardButton(session, exitHost, exitPort) {
     try {
       const v = await session.view("http://" + host + ":" + exitPort + "/");
       b.dataset.viewUrl = v.url;
-      if (win) win.location.href = v.url;
+      if (win) { win.opener = null; win.location.href = v.url; } // the app runs on this origin: no handle back to this page
     } catch (e) {
       if (win) win.close();
       b.textContent = "Cannot open: " + (e && e.message ? e.message : e);
