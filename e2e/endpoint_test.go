@@ -399,6 +399,17 @@ func appServer(t *testing.T) *httptest.Server {
 		}
 		fmt.Fprintf(w, "%s %d", hex.EncodeToString(h.Sum(nil)), n)
 	})
+	mux.HandleFunc("POST /upload-form", func(w http.ResponseWriter, r *http.Request) {
+		f, hdr, err := r.FormFile("file")
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		defer f.Close()
+		h := sha256.New()
+		n, _ := io.Copy(h, f)
+		fmt.Fprintf(w, "%s %s %d %s", r.FormValue("note"), hdr.Filename, n, hex.EncodeToString(h.Sum(nil)))
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -522,6 +533,15 @@ func TestViewApp(t *testing.T) {
 		return {sent: h.hex() + " `+strconv.Itoa(up)+`", got: await r.text()};`)
 	if u.Sent != u.Got {
 		t.Errorf("upload through the view: exit hashed %q, page sent %q", u.Got, u.Sent)
+	}
+	// A multipart form with a file, as an upload form sends it.
+	form := mustJS[string](t, tab, `
+		const fd = new FormData();
+		fd.append("note", "report");
+		fd.append("file", new Blob(["0123456789"]), "digits.txt");
+		return await (await fetch("/upload-form", {method: "POST", body: fd})).text();`)
+	if want := "report digits.txt 10 " + hex.EncodeToString(sha256Sum([]byte("0123456789"))); form != want {
+		t.Errorf("multipart upload through the view: %q, want %q", form, want)
 	}
 	mustJS[any](t, ctx, `await v.close();`)
 	mustJS[any](t, tab, `location.reload();`)
@@ -901,3 +921,5 @@ func TestViewPageClosedMidDownload(t *testing.T) {
 	}
 	t.Logf("viewer tab after its page closed mid-download: %s", msg)
 }
+
+func sha256Sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
