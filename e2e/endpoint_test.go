@@ -363,7 +363,11 @@ func appServer(t *testing.T) *httptest.Server {
 	})
 	mux.HandleFunc("/app.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript")
-		io.WriteString(w, `fetch("/api/data").then(r => r.text()).then(t => { document.body.dataset.fetched = t; });`)
+		io.WriteString(w, `fetch("/api/data").then(r => r.text()).then(t => { document.body.dataset.fetched = t; });
+const x = new XMLHttpRequest();
+x.open("GET", "/api/data?via=xhr");
+x.onload = () => { document.body.dataset.xhr = x.status + " " + x.responseText; };
+x.send();`)
 	})
 	mux.HandleFunc("/api/data", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "data from the exit") })
 	mux.HandleFunc("/frame.html", func(w http.ResponseWriter, r *http.Request) {
@@ -466,6 +470,7 @@ func TestViewApp(t *testing.T) {
 		t.Fatalf("v.url = %q, want it under %s/view/", url, st.Server.URL)
 	}
 	tab := viewerTab(t, ctx, url, `document.body.dataset.fetched === "data from the exit"`)
+	waitJS(t, tab, `document.body.dataset.xhr === "200 data from the exit"`)
 	type page struct {
 		Color, Frame, FramePath, Path string
 	}
@@ -489,10 +494,13 @@ func TestViewApp(t *testing.T) {
 	if path := mustJS[string](t, tab, `return location.pathname;`); path != prefix+"whoami" {
 		t.Errorf("after the login redirect the tab is at %s, want %swhoami", path, prefix)
 	}
-	// The cookie is the view's: not the page origin's.
+	// The cookie is the view's: not the page origin's, nor another view's.
 	if c := mustJS[string](t, tab, `return document.cookie;`); strings.Contains(c, "user=") {
 		t.Errorf("the exit's cookie reached the page origin: %q", c)
 	}
+	other := openView(t, ctx, "w", app.URL+"/whoami")
+	viewerTab(t, ctx, other, `document.getElementById("who") && document.getElementById("who").textContent === "logged in as nobody"`)
+	mustJS[any](t, ctx, `await w.close();`)
 
 	const down, up = 256 << 20, 64 << 20
 	mustJS[any](t, tab, sha256JS)
