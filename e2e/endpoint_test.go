@@ -310,7 +310,8 @@ func TestListenTCP(t *testing.T) {
 				t.Errorf("%s: reply %q, %v; want %q", spec, reply, err, want)
 			}
 		}
-		mustJS[any](t, ctx, `await server.close(); await server.closed;`)
+		// Closing ends the stream of connections: the for-await loop returns.
+		mustJS[any](t, ctx, `await server.close(); await server.closed; await serving;`)
 		if !waitFor(10*time.Second, func() bool { return !connectable(entry) }) {
 			t.Errorf("%s: gateway still listens on %s after server.close()", spec, entry)
 		}

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -204,6 +205,9 @@ func sessionListenTCP(_ js.Value, args []js.Value) any {
 		}()
 		incoming := newObjectReadable(func() (js.Value, error) {
 			c, err := l.Accept()
+			if errors.Is(err, net.ErrClosed) {
+				return js.Value{}, io.EOF // closed: the stream of connections ends
+			}
 			if err != nil {
 				return js.Value{}, err
 			}
