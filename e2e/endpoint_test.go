@@ -899,7 +899,34 @@ func TestEndpointUI(t *testing.T) {
 	if err != nil || line != "yes, the page\n" {
 		t.Errorf("the page answered %q, %v", line, err)
 	}
+
+	// Files dropped on a -R forward are shared on a port the gateway picks.
+	addForwardViaUIKind(t, ctx, "R", "127.0.0.1:0:127.0.0.1:9")
+	waitJS(t, ctx, `document.querySelector("#forwards li[data-kind=R] [data-drop-hint]")`)
+	mustJS[any](t, ctx, `
+		const dt = new DataTransfer();
+		dt.items.add(new File(["dropped on the forward\n"], "dropped.txt", {type: "text/plain"}));
+		document.querySelector("#forwards li[data-kind=R]").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));`)
+	waitJS(t, ctx, `[...document.querySelectorAll("[data-share-item]")].some(i => i.textContent.includes("dropped.txt"))`)
+	dropped := mustJS[string](t, ctx, `return [...document.querySelectorAll("[data-share-item]")].find(i => i.textContent.includes("dropped.txt")).querySelector("[data-share-address]").textContent;`)
+	_, dport := splitAddr(t, dropped)
+	if body, _ := curl(t, "http://127.0.0.1:"+dport+"/dropped.txt"); string(body) != "dropped on the forward\n" {
+		t.Errorf("file dropped on the -R forward: %q at %s", body, dropped)
+	}
 	saveScreenshots(t, ctx, "ui-endpoint")
+}
+
+// addForwardViaUIKind adds a forward of kind ("L" or "R") through the
+// forward editor and waits for it in the list.
+func addForwardViaUIKind(t *testing.T, ctx context.Context, kind, spec string) {
+	t.Helper()
+	n := mustJS[int](t, ctx, `return document.querySelectorAll("#forwards li").length;`)
+	do(t, ctx, "add a -"+kind+" forward",
+		chromedp.Click(chromedp.CSS("label[for=kind-"+kind+"]")),
+		chromedp.SendKeys(chromedp.CSS("#spec"), spec),
+		chromedp.Click(chromedp.CSS("#forward-btn")),
+	)
+	waitJS(t, ctx, `document.querySelectorAll("#forwards li").length > `+strconv.Itoa(n))
 }
 
 // TestViewPageClosedMidDownload: a download through a view whose page is

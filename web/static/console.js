@@ -167,7 +167,7 @@ export function connectionView(sock, label) {
         showBytes();
         render();
       }
-      if (state.dataset.consoleState !== "closed") setState(writer ? "peer-closed" : "ended", writer ? "the exit closed its side: you can still send" : "ended");
+      if (state.dataset.consoleState !== "closed") setState(writer ? "peer-closed" : "ended", writer ? "exit closed its side · you can still send" : "ended");
     } catch (e) {
       if (state.dataset.consoleState !== "closed") fail(e);
     }

@@ -45,10 +45,11 @@ document.addEventListener("tunnelkit:forward", (ev) => {
     });
     actions.append(viewer.forwardButton(mounted.session, spec.exitHost, spec.exitPort), consoleBtn);
   } else {
-    share.forwardDrop(element, mounted.share);
+    share.forwardDrop(element, mounted.share, spec.entryHost);
     const note = document.createElement("span");
     note.className = "help";
-    note.textContent = "Drop files here to share them from this page on the gateway";
+    note.dataset.dropHint = "";
+    note.textContent = "Drop files here to share them from this page on the gateway (on a port it picks)";
     actions.append(note);
   }
   head.after(actions);

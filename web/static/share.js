@@ -56,12 +56,12 @@ export function mount(container, session, opts = {}) {
   update();
   const fail = (e) => { error.textContent = e && e.message ? e.message : String(e); error.hidden = false; };
 
-  async function share(fileList) {
+  async function share(fileList, at) {
     error.hidden = true;
     const arr = Array.from(fileList || []);
     if (!arr.length) return null;
     try {
-      const sh = await session.share(entry.value.trim(), arr);
+      const sh = await session.share(at || entry.value.trim(), arr);
       const item = el("div", { class: "share-item", "data-share-item": "" });
       const close = el("button", { type: "button", class: "secondary small", "data-share-close": "" }, "Stop sharing");
       close.addEventListener("click", async () => { await sh.close(); item.remove(); });
@@ -117,15 +117,16 @@ export function mount(container, session, opts = {}) {
 }
 
 // forwardDrop makes a -R forward's element a drop target: files dropped on
-// it are shared on a new entry with the same bind address (port 0: the
+// it are shared on a new entry with the forward's bind address (port 0: the
 // gateway picks), since the forward's own port is taken by the forward.
-export function forwardDrop(element, panel) {
+export function forwardDrop(element, panel, entryHost) {
+  const bind = !entryHost ? "" : entryHost === "*" ? "*:" : entryHost.includes(":") ? "[" + entryHost + "]:" : entryHost + ":";
   element.addEventListener("dragover", (ev) => { ev.preventDefault(); element.classList.add("over"); });
   element.addEventListener("dragleave", () => element.classList.remove("over"));
   element.addEventListener("drop", (ev) => {
     ev.preventDefault();
     element.classList.remove("over");
-    if (ev.dataTransfer && ev.dataTransfer.files.length) panel.share(ev.dataTransfer.files);
+    if (ev.dataTransfer && ev.dataTransfer.files.length) panel.share(ev.dataTransfer.files, "-R " + bind + "0");
   });
 }
 
