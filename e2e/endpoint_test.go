@@ -443,8 +443,13 @@ func viewerTab(t *testing.T, ctx context.Context, url, cond string) context.Cont
 // waitJS polls the JavaScript expression cond in the tab until it is true.
 func waitJS(t *testing.T, tab context.Context, cond string) {
 	t.Helper()
+	waitJSFor(t, tab, 20*time.Second, cond)
+}
+
+func waitJSFor(t *testing.T, tab context.Context, d time.Duration, cond string) {
+	t.Helper()
 	var last string
-	if !waitFor(20*time.Second, func() bool {
+	if !waitFor(d, func() bool {
 		v, err := evalJS[bool](tab, `try { return !!(`+cond+`); } catch (e) { return false; }`)
 		if err != nil {
 			last = err.Error()
@@ -737,7 +742,8 @@ func TestViewRealServers(t *testing.T) {
 		}
 	}
 	waitJS(t, ft, `document.body.innerText.includes("file a through the view")`)
-	waitJS(t, pt, `document.title === "Pydoc: Search Results" && document.querySelector('a[href="json.html"]')`)
+	// pydoc's search imports every module it finds: slow on a busy machine.
+	waitJSFor(t, pt, 2*time.Minute, `document.title === "Pydoc: Search Results" && document.querySelector('a[href="json.html"]')`)
 	// pydoc's relative stylesheet link, read by the page as CSS rules.
 	waitJS(t, pt, `[...document.styleSheets].some(s => s.href && s.href.endsWith("pydoc_data/_pydoc.css") && s.cssRules.length > 0)`)
 	mustJS[any](t, pt, `document.querySelector('a[href="json.html"]').click();`)
