@@ -107,7 +107,7 @@ func allCases() []Case {
 
 // allFigures are the measurements that are not a throughput/RTT case.
 func allFigures() []figureSet {
-	return []figureSet{{"rtt", pairedRTTFigures}, {"idle", idleFigures}, {"heap", heapFigure}, {"wasm", wasmFigures}, {"pageload", pageLoadFigures}}
+	return []figureSet{{"rtt", pairedRTTFigures}, {"idle", idleFigures}, {"heap", heapFigure}, {"endpoint", endpointFigures}, {"wasm", wasmFigures}, {"pageload", pageLoadFigures}}
 }
 
 type figureSet struct {

@@ -35,6 +35,7 @@ type Forward struct {
 	ln       net.Listener // -L
 	bindHost string       // -R: the address sent in tcpip-forward
 	port     int          // -R: the port the gateway listens on
+	accept   chan *Conn   // -R whose exit is the caller (Listener): where its connections go
 }
 
 var errForwardClosed = errors.New("forward closed")

@@ -204,6 +204,10 @@ func (f *Forward) serveRemote(nc ssh.NewChannel, remote string) {
 		return
 	}
 	defer f.untrack(id)
+	if f.accept != nil {
+		f.serveAccepted(id, nc, remote)
+		return
+	}
 	exitAddr := f.spec.ExitAddr()
 	ctx, cancel := context.WithTimeout(f.ctx, exitDialTimeout)
 	exit, err := f.c.cfg.dial()(ctx, "tcp", exitAddr)

@@ -11,6 +11,9 @@
 // relay's policy. When the page goes away, every relay stream is closed at
 // once.
 //
+// The page as an endpoint (sockets.go, view.go, share.go: s.openTCP,
+// s.listenTCP, s.view, s.share) is typed in endpoint.d.ts.
+//
 // The page's loader (web/static/loader.js) creates window.tunnelkit with its
 // ready promise before starting the module, resolves it once connect exists,
 // and wraps parseForward so that it throws (a Go function cannot); without

@@ -83,6 +83,7 @@ func newError(err error) js.Value {
 	if errors.As(err, &hke) {
 		setHostKeyError(e, hke)
 	}
+	setRefusal(e, err) // sockets.go
 	return e
 }
 

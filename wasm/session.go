@@ -120,6 +120,7 @@ func dial(o *connectOptions) (any, error) {
 	obj.Set("hostKey", c.HostKey())
 	obj.Set("forward", bind(sessionForwardFunc, s.id))
 	obj.Set("close", bind(sessionCloseFunc, s.id))
+	setEndpointMethods(obj, s.id) // endpoint.go: openTCP, listenTCP, view, share
 	closed, resolve, reject := deferred()
 	closed.Call("catch", noopFunc) // a session may end without anyone awaiting s.closed
 	obj.Set("closed", closed)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -57,6 +58,15 @@ func (assets handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p == "/lab" {
 		p = "/lab.html" // the training lab (its API and relays are tunnelkit demo's)
+	}
+	if strings.HasPrefix(p, "/view/") {
+		serveViewWithoutWorker(w)
+		return
+	}
+	if p == "/sw.js" {
+		// The viewer's worker serves the views' absolute paths too, so it
+		// takes the whole origin even when the page sits under a prefix.
+		w.Header().Set("Service-Worker-Allowed", "/")
 	}
 	a, ok := assets[p]
 	if !ok && p == "/demo.json" {
@@ -215,4 +225,17 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// serveViewWithoutWorker answers a viewer tab that its page's Service
+// Worker did not reach (another browser, a private window, a cleared
+// site): only the page that opened a view can carry it.
+func serveViewWithoutWorker(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNotFound)
+	io.WriteString(w, `<!doctype html><meta charset="utf-8"><title>View not available</title>`+
+		`<h1 data-view-error>This view is not available here</h1>`+
+		`<p>A view of a web app is carried by the SSH session of the tunnelkit page that opened it, in that browser. `+
+		`Open tunnelkit, connect, and open the web app again from there.</p>`)
 }
