@@ -22,7 +22,7 @@ func wasmFuncNames(ctx context.Context, e *Env) (map[int]string, error) {
 		return nil, err
 	}
 	build := func(out, ldflags string) error {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags="+ldflags, "-o", out, "./wasm")
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "nethttpomithttp2", "-trimpath", "-ldflags="+ldflags, "-o", out, "./wasm")
 		cmd.Dir = e.Root
 		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 		if b, err := cmd.CombinedOutput(); err != nil {

@@ -801,7 +801,13 @@ func TestEndpointUI(t *testing.T) {
 	do(t, ctx, "set the viewport", chromedp.EmulateViewport(1280, 900))
 	openPage(t, ctx, st.PageURL)
 	connectViaUI(t, ctx, st, "")
-	do(t, ctx, "wait for the endpoint panels", chromedp.WaitVisible(chromedp.CSS("[data-panel=console]")))
+	// The panels start folded behind their buttons, so that they leave the
+	// forwards in view; each button opens its panel.
+	do(t, ctx, "wait for the endpoint buttons", chromedp.WaitVisible(chromedp.CSS("[data-tool=console]")))
+	if visible := mustJS[bool](t, ctx, `return [...document.querySelectorAll("[data-panel]")].some(p => !p.hidden);`); visible {
+		t.Error("an endpoint panel is open before its button was pressed")
+	}
+	do(t, ctx, "open the console panel", chromedp.Click(chromedp.CSS("[data-tool=console]")), chromedp.WaitVisible(chromedp.CSS("[data-panel=console]")))
 
 	// The console: hello to the pinger shows ACK hello.
 	do(t, ctx, "open a console connection",
@@ -826,6 +832,8 @@ func TestEndpointUI(t *testing.T) {
 	// "Open a web app": the view's link opens the app in a tab.
 	mustJS[any](t, ctx, `window.realOpen = window.open; window.open = () => null;`) // the test opens this tab itself
 	do(t, ctx, "open a web app",
+		chromedp.Click(chromedp.CSS("[data-tool=viewer]")),
+		chromedp.WaitVisible(chromedp.CSS("[data-panel=viewer]")),
 		chromedp.SendKeys(chromedp.CSS("[data-viewer-url]"), app.URL+"/"),
 		chromedp.Click(chromedp.CSS("[data-viewer-open]")),
 		chromedp.WaitVisible(chromedp.CSS("[data-viewer-link]")),
@@ -863,6 +871,9 @@ func TestEndpointUI(t *testing.T) {
 	}
 	// The forward's "Console" opens a connection to its exit in the console.
 	do(t, ctx, "open a console to the forward's exit", chromedp.Click(chromedp.CSS("#forwards li [data-open-console]")))
+	if hidden := mustJS[bool](t, ctx, `return document.querySelector("[data-panel=console]").hidden;`); hidden {
+		t.Error("the forward's Console button did not show the console panel")
+	}
 	appExit := app.URL[len("http://"):]
 	waitJS(t, ctx, `(() => { const c = document.querySelector("[data-console-conn]");
 		return c.querySelector(".console-label").textContent === `+jsString(appExit)+` && c.querySelector("[data-console-state]").dataset.consoleState === "open"; })()`)
@@ -873,6 +884,7 @@ func TestEndpointUI(t *testing.T) {
 	dir := t.TempDir()
 	notes := filepath.Join(dir, "notes.txt")
 	os.WriteFile(notes, []byte("shared from the page\n"), 0o644)
+	do(t, ctx, "open the share panel", chromedp.Click(chromedp.CSS("[data-tool=share]")), chromedp.WaitVisible(chromedp.CSS("[data-panel=share]")))
 	mustJS[any](t, ctx, `document.querySelector("[data-share-entry]").value = "-R 127.0.0.1:0"; document.querySelector("[data-share-entry]").dispatchEvent(new Event("input"));`)
 	do(t, ctx, "share a file",
 		chromedp.SetUploadFiles(chromedp.CSS("[data-share-files]"), []string{notes}),

@@ -70,7 +70,7 @@ func buildWasm(t testing.TB) string {
 		}
 		wasmDir = dir
 		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "tunnelkit.wasm"), "./wasm")
+		cmd := exec.Command(goBin, "build", "-tags", "nethttpomithttp2", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "tunnelkit.wasm"), "./wasm")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 		if out, err := cmd.CombinedOutput(); err != nil {

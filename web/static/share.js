@@ -29,11 +29,15 @@ export function mount(container, session, opts = {}) {
   const target = opts.target || {};
   const entryId = uid("sentry"), filesId = uid("sfiles");
   const entry = el("input", { id: entryId, autocomplete: "off", spellcheck: false, value: opts.entry || "-R 8080", "data-share-entry": "" });
-  const files = el("input", { id: filesId, type: "file", multiple: true, "data-share-files": "" });
-  const drop = el("div", { class: "share-drop", "data-share-drop": "", tabIndex: 0, role: "button", "aria-describedby": filesId },
+  const files = el("input", { id: filesId, type: "file", multiple: true, tabIndex: -1, "aria-label": "Files to share", "data-share-files": "" });
+  // The drop zone is a target, not a control: the one control in it is
+  // the button that opens the file picker (a button inside a role=button
+  // would nest interactive controls).
+  const pick = el("button", { type: "button", class: "share-pick" }, "choose files");
+  const drop = el("div", { class: "share-drop", "data-share-drop": "" },
     el("strong", {}, "Drop files here to share them"),
     el("span", { class: "help" }, " or "),
-    el("label", { for: filesId, class: "share-pick" }, "choose files"), files);
+    pick, files);
   const listen = el("button", { type: "button", class: "secondary", "data-share-listen": "" }, "Take connections here");
   const command = el("code", { class: "command", "data-share-command": "" });
   const error = el("p", { class: "error", role: "alert", hidden: true });
@@ -111,7 +115,7 @@ export function mount(container, session, opts = {}) {
     drop.classList.remove("over");
     if (ev.dataTransfer && ev.dataTransfer.files.length) share(ev.dataTransfer.files);
   });
-  drop.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); files.click(); } });
+  pick.addEventListener("click", () => files.click());
   listen.addEventListener("click", takeConnections);
   return { element: card, share, listen: takeConnections, unmount() { card.remove(); } };
 }
