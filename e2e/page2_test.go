@@ -225,6 +225,10 @@ func TestUIJumpHost(t *testing.T) {
 	if cmd := text(t, ctx, "#forwards li .command"); !strings.Contains(cmd, fmt.Sprintf("-J %s@%s:%d ", b.PasswordUser, b.Host(), b.Port())) {
 		t.Errorf("the card's OpenSSH command %q lacks -J", cmd)
 	}
+	roles := mustJS[string](t, ctx, `return [...document.querySelectorAll("#forwards > li svg.diagram-h .node")].map(n => n.dataset.role + " " + n.querySelector(".node-sub").textContent).join(", ");`)
+	if want := "entry " + entry + ", relay " + strings.TrimPrefix(st.PageURL[:len(st.PageURL)-1], "http://") + ", client this page, jump " + b.Addr + ", gateway " + gw.Addr + ", exit " + pinger; roles != want {
+		t.Errorf("diagram %q, want %q", roles, want)
+	}
 	if err := sshtest.Ping("", entry, "through the bastion"); err != nil {
 		t.Errorf("ping through the jump host: %v", err)
 	}

@@ -18,21 +18,26 @@ export function pathOf(v, target) {
   const gateway = { role: "gateway", title: "gateway", sub: gw, where: "sshd" };
   const entry = { role: "entry", title: "entry socket", sub: v.entry || f.entry, fw: v.id };
   const exit = { role: "exit", title: "exit socket", sub: f.exit, fw: v.id };
+  // Jump hosts (ssh -J) sit between this page and the gateway: the SSH to
+  // the gateway travels inside the SSH to each hop.
+  const hops = ((target && target.jump) || []).map((h) => ({ role: "jump", title: "jump host", sub: hostPort(h.host, h.port), where: "sshd" }));
+  const toGateway = [page, ...hops, gateway];
+  const sshLinks = toGateway.slice(1).map(() => "ssh");
   if (f.kind === "D") {
     // A SOCKS entry: each client names its own exit, which the gateway opens.
     entry.title = "SOCKS entry";
     entry.where = "on the relay host";
     Object.assign(exit, { title: "any exit", sub: "the client asks for", where: "opened by the gateway", full: true });
-    return { nodes: [entry, relay, page, gateway, exit], links: ["tcp", "ws", "ssh", "tcp"], fw: v.id };
+    return { nodes: [entry, relay, ...toGateway, exit], links: ["tcp", "ws", ...sshLinks, "tcp"], fw: v.id };
   }
   if (f.kind === "L") {
     entry.where = "on the relay host";
     exit.where = "opened by the gateway";
-    return { nodes: [entry, relay, page, gateway, exit], links: ["tcp", "ws", "ssh", "tcp"], fw: v.id };
+    return { nodes: [entry, relay, ...toGateway, exit], links: ["tcp", "ws", ...sshLinks, "tcp"], fw: v.id };
   }
   entry.where = "on the gateway";
   exit.where = "opened by the relay";
-  return { nodes: [entry, gateway, page, relay, exit], links: ["tcp", "ssh", "ws", "tcp"], fw: v.id };
+  return { nodes: [entry, ...toGateway.reverse(), relay, exit], links: ["tcp", ...sshLinks, "ws", "tcp"], fw: v.id };
 }
 
 // chainPath joins the paths of forwards where each one's exit is the next

@@ -30,10 +30,11 @@ function field(row, key, label, attrs, span) {
 function renumber() {
   const rows = [...$("jump-list").children];
   rows.forEach((li, i) => {
-    li.querySelector("legend").textContent = "Jump host " + (i + 1) + (i === 0 ? " (the relay dials this one)" : "");
+    li.querySelector("legend").textContent = "Jump host " + (i + 1) + (i === 0 && rows.length > 1 ? " (first hop)" : "");
     li.querySelector(".jump-remove").setAttribute("aria-label", "Remove jump host " + (i + 1));
   });
   $("jump-add").textContent = rows.length ? "Add another jump host" : "Add a jump host";
+  $("jump-help").hidden = !rows.length; // the legend says enough until a hop is added
 }
 
 // addHop appends a row (values prefilled from hop, never secrets) and
