@@ -75,6 +75,16 @@ func TestUIDynamicForward(t *testing.T) {
 	if form := text(t, ctx, "#spec-form"); form != "[entry address:]port" {
 		t.Errorf("the field's form for -D says %q", form)
 	}
+	// A bad -D: one message under the field, in -D's terms, the field marked.
+	do(t, ctx, "add a bad -D", chromedp.SendKeys(chromedp.CSS("#spec"), "70000"), chromedp.Click(chromedp.CSS("#forward-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#spec-error")))
+	if msg := text(t, ctx, "#spec-error"); !strings.Contains(msg, "SOCKS forward (-D) is [entry address:]port") || !strings.Contains(msg, "70000") {
+		t.Errorf("a bad -D says %q", msg)
+	}
+	if errs := visibleErrors(t, ctx); len(errs) != 1 || mustJS[string](t, ctx, `return document.getElementById("spec").getAttribute("aria-invalid") || "";`) != "true" {
+		t.Errorf("a bad -D: errors %q, want one with the field marked", errs)
+	}
+	mustJS[any](t, ctx, `document.getElementById("spec").value = "";`)
 	entry := addForwardViaUI(t, ctx, st, "127.0.0.1:0", want)
 	checkEntry(t, entry, "127.0.0.1")
 

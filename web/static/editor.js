@@ -61,7 +61,14 @@ export function parse(text) {
   if (!tk || typeof tk.parseForward !== "function") throw Object.assign(new Error("The SSH client is still loading."), { hint: "The SSH client is still loading." });
   let f;
   if (dynamicFlag.test(text) || (currentKind() === "D" && !/^\s*(?:-[LR]|[LR]\s)/.test(text))) {
-    f = tk.parseForward("-D " + text.replace(dynamicFlag, "").trim(), parseOptions());
+    try {
+      f = tk.parseForward("-D " + text.replace(dynamicFlag, "").trim(), parseOptions());
+    } catch (e) {
+      // The parser's hints speak of -L and -R; say what a -D takes.
+      const m = /bad -D spec "(?:[^"\\]|\\.)*": (.*): want /.exec(e.message || "");
+      e.hint = "A SOCKS forward (-D) is [entry address:]port, e.g. 1080 or 127.0.0.1:1080" + (m && m[1] !== "empty" ? ": " + m[1] + "." : ".");
+      throw e;
+    }
   } else {
     f = tk.parseForward(normalize(text), parseOptions(currentKind() === "D" ? "L" : currentKind()));
   }

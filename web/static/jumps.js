@@ -109,6 +109,8 @@ export function readHops(bad) {
     const port = Number(portText);
     const user = v(row, "user").value.trim();
     const hasKey = v(row, "keyfile").files.length > 0;
+    // A row left empty is no hop (an extra "Add" press is harmless).
+    if (!host && !user && !hasKey && !v(row, "password").value) continue;
     const n = out.length + 1;
     if (!host) bad.push(["jump-" + row + "-host", "Enter jump host " + n + "'s host name or address, or remove it."]);
     if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) bad.push(["jump-" + row + "-port", "The port is a number from 1 to 65535 (SSH's is 22)."]);
