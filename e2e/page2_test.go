@@ -332,3 +332,49 @@ func refusals(t *testing.T, st *stack, reason string) int {
 	fmt.Sscan(m[1], &n)
 	return n
 }
+
+// TestUIJumpHostsTwoHops: two jump hosts in the form, first hop first:
+// each hop's key and then the gateway's get their own prompt, in path
+// order; the command says -J a,b and the pinger answers through both.
+func TestUIJumpHostsTwoHops(t *testing.T) {
+	pinger := sshtest.StartPinger(t, "127.0.0.1:0")
+	st := startStack(t) // the relay allows only the first hop
+	hops := []*sshtest.Server{st.SSHD, sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: "127.0.0.2"})}
+	gw := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: "127.0.0.3"})
+	ctx := newBrowser(t)
+	do(t, ctx, "set the viewport", chromedp.EmulateViewport(1280, 900))
+	openPage(t, ctx, st.PageURL)
+	do(t, ctx, "wait for the connect button", chromedp.WaitEnabled(chromedp.CSS("#connect-btn")))
+	mustJS[any](t, ctx, `document.getElementById("port").value = "";`)
+	do(t, ctx, "fill the gateway",
+		chromedp.SendKeys(chromedp.CSS("#host"), gw.Host()),
+		chromedp.SendKeys(chromedp.CSS("#port"), fmt.Sprint(gw.Port())),
+		chromedp.SendKeys(chromedp.CSS("#user"), gw.PasswordUser),
+		chromedp.SendKeys(chromedp.CSS("#password"), gw.Password))
+	var jump []string
+	for i, h := range hops {
+		row := fmt.Sprintf("#jump-list > li:nth-child(%d) ", i+1)
+		do(t, ctx, fmt.Sprintf("add jump host %d", i+1), chromedp.Click(chromedp.CSS("#jump-add")))
+		mustJS[any](t, ctx, `document.querySelector(`+jsString(row+"input[name=jump-port]")+`).value = "";`)
+		do(t, ctx, fmt.Sprintf("fill jump host %d", i+1),
+			chromedp.SendKeys(chromedp.CSS(row+"input[name=jump-host]"), h.Host()),
+			chromedp.SendKeys(chromedp.CSS(row+"input[name=jump-port]"), fmt.Sprint(h.Port())),
+			chromedp.SendKeys(chromedp.CSS(row+"input[name=jump-user]"), h.PasswordUser),
+			chromedp.SendKeys(chromedp.CSS(row+"input[name=jump-password]"), h.Password))
+		jump = append(jump, fmt.Sprintf("%s@%s:%d", h.PasswordUser, h.Host(), h.Port()))
+	}
+	do(t, ctx, "connect", chromedp.Click(chromedp.CSS("#connect-btn")))
+	trustPrompt(t, ctx, hops[0].Addr, hops[0].HostKeyFingerprint)
+	trustPrompt(t, ctx, hops[1].Addr, hops[1].HostKeyFingerprint)
+	trustPrompt(t, ctx, gw.Addr, gw.HostKeyFingerprint)
+	do(t, ctx, "wait for the session", chromedp.WaitVisible(chromedp.CSS("#session-card")))
+	spec := "127.0.0.1:0:" + pinger
+	wantCmd := fmt.Sprintf("ssh -N -L %s -J %s -p %d %s@%s", spec, strings.Join(jump, ","), gw.Port(), gw.PasswordUser, gw.Host())
+	entry := addForwardViaUI(t, ctx, st, spec, wantCmd)
+	if err := sshtest.Ping("", entry, "through two jump hosts"); err != nil {
+		t.Errorf("ping through two jump hosts: %v", err)
+	}
+	if n := mustJS[int](t, ctx, `return document.querySelectorAll("#forwards > li svg.diagram-h .node-jump").length;`); n != 2 {
+		t.Errorf("the diagram draws %d jump hosts, want 2", n)
+	}
+}
