@@ -155,7 +155,7 @@ func fillJumpConnect(t *testing.T, ctx context.Context, gw, b *sshtest.Server, h
 
 // trustPrompt waits for the host-key dialog to ask about hostport and
 // checks the fingerprint it shows, then trusts it.
-func trustPrompt(t *testing.T, ctx context.Context, hostport, fp string) {
+func trustPrompt(t *testing.T, ctx context.Context, hostport, fp, shot string) {
 	t.Helper()
 	var got string
 	if !waitFor(30*time.Second, func() bool {
@@ -167,6 +167,9 @@ func trustPrompt(t *testing.T, ctx context.Context, hostport, fp string) {
 	}
 	if !strings.HasSuffix(got, " "+fp) {
 		t.Fatalf("prompt for %s shows %q, want fingerprint %s", hostport, got, fp)
+	}
+	if shot != "" {
+		screenshot(t, ctx, shot)
 	}
 	do(t, ctx, "trust "+hostport, chromedp.Click(chromedp.CSS("#hostkey-accept")))
 }
@@ -194,7 +197,10 @@ func TestUIJumpHost(t *testing.T) {
 
 	// A wrong password for the jump host: said once, for that hop, its field marked.
 	fillJumpConnect(t, ctx, gw, b, "not-the-password")
-	trustPrompt(t, ctx, b.Addr, b.HostKeyFingerprint)
+	trustPrompt(t, ctx, b.Addr, b.HostKeyFingerprint, "page2-jump-hostkey.png")
+	if title := mustJS[string](t, ctx, `return document.getElementById("hostkey-title").textContent;`); title != "Trust this jump host?" {
+		t.Errorf("the prompt for the jump host says %q", title)
+	}
 	var msg string
 	if !waitFor(30*time.Second, func() bool {
 		msg = mustJS[string](t, ctx, `const e = document.getElementById("connect-error"); return e.hidden ? "" : document.getElementById("connect-error-text").textContent;`)
@@ -215,7 +221,7 @@ func TestUIJumpHost(t *testing.T) {
 
 	// The right password: the bastion's key is remembered now; only the gateway's is asked.
 	fillJumpConnect(t, ctx, gw, b, b.Password)
-	trustPrompt(t, ctx, gw.Addr, gw.HostKeyFingerprint)
+	trustPrompt(t, ctx, gw.Addr, gw.HostKeyFingerprint, "")
 	do(t, ctx, "wait for the session", chromedp.WaitVisible(chromedp.CSS("#session-card")))
 	if hk := text(t, ctx, "#session-hostkey"); hk != gw.HostKeyFingerprint {
 		t.Errorf("session shows host key %q, want the gateway's %q", hk, gw.HostKeyFingerprint)
@@ -364,9 +370,9 @@ func TestUIJumpHostsTwoHops(t *testing.T) {
 		jump = append(jump, fmt.Sprintf("%s@%s:%d", h.PasswordUser, h.Host(), h.Port()))
 	}
 	do(t, ctx, "connect", chromedp.Click(chromedp.CSS("#connect-btn")))
-	trustPrompt(t, ctx, hops[0].Addr, hops[0].HostKeyFingerprint)
-	trustPrompt(t, ctx, hops[1].Addr, hops[1].HostKeyFingerprint)
-	trustPrompt(t, ctx, gw.Addr, gw.HostKeyFingerprint)
+	trustPrompt(t, ctx, hops[0].Addr, hops[0].HostKeyFingerprint, "")
+	trustPrompt(t, ctx, hops[1].Addr, hops[1].HostKeyFingerprint, "")
+	trustPrompt(t, ctx, gw.Addr, gw.HostKeyFingerprint, "")
 	do(t, ctx, "wait for the session", chromedp.WaitVisible(chromedp.CSS("#session-card")))
 	spec := "127.0.0.1:0:" + pinger
 	wantCmd := fmt.Sprintf("ssh -N -L %s -J %s -p %d %s@%s", spec, strings.Join(jump, ","), gw.Port(), gw.PasswordUser, gw.Host())
