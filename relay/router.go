@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -44,15 +46,29 @@ func (r *Relay) tracked(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (r *Relay) healthz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+// healthz answers "ok" for load balancers and scripts, and, asked with
+// Accept: application/json, {"status":"ok","token":true|false} so the page
+// can show its token field before the first refusal. The answer says only
+// whether a token is needed, nothing about any token.
+func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
+	w.Header().Add("Vary", "Accept")
 	r.mu.Lock()
 	closing := r.closing
 	r.mu.Unlock()
+	status, code := "ok", http.StatusOK
 	if closing {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte("shutting down\n"))
+		status, code = "shutting down", http.StatusServiceUnavailable
+	}
+	if strings.Contains(req.Header.Get("Accept"), "application/json") {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(struct {
+			Status string `json:"status"`
+			Token  bool   `json:"token"`
+		}{status, len(r.tokens) > 0})
 		return
 	}
-	w.Write([]byte("ok\n"))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	w.Write([]byte(status + "\n"))
 }

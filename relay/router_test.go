@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -50,4 +51,46 @@ func TestHealthzAndMetrics(t *testing.T) {
 		t.Errorf("metrics lack %s", missing)
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
+}
+
+// TestHealthzJSONSaysWhetherATokenIsNeeded: the page asks /healthz with
+// Accept: application/json to show its token field before any refusal;
+// without that header the answer stays the plain "ok" load balancers use.
+func TestHealthzJSONSaysWhetherATokenIsNeeded(t *testing.T) {
+	open := startRelay(t, Config{})
+	locked := startRelay(t, Config{Tokens: []Token{{Name: "alice", Secret: "0123456789abcdef0123"}}})
+	for _, tc := range []struct {
+		name  string
+		tr    *testRelay
+		token bool
+	}{{"no tokens", open, false}, {"token file", locked, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if body := get(t, tc.tr.srv.URL+"/healthz", http.StatusOK); body != "ok\n" {
+				t.Fatalf("plain healthz = %q, want %q", body, "ok\n")
+			}
+			req, err := http.NewRequest(http.MethodGet, tc.tr.srv.URL+"/healthz", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+				t.Fatalf("json healthz: status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			var got struct {
+				Status string `json:"status"`
+				Token  *bool  `json:"token"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+				t.Fatalf("json healthz: %v", err)
+			}
+			if got.Status != "ok" || got.Token == nil || *got.Token != tc.token {
+				t.Fatalf("json healthz = %+v (token %v), want status ok, token %v", got, got.Token, tc.token)
+			}
+		})
+	}
 }

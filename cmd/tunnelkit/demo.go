@@ -77,7 +77,7 @@ func runDemo(ctx context.Context, args []string) error {
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		rl.Shutdown(context.Background())
-		return fmt.Errorf("listen on %s: %w (try --listen 127.0.0.1:0)", *listen, err)
+		return fmt.Errorf("listen on %s: %w (try --listen 127.0.0.1:0; with make: make run LISTEN=127.0.0.1:9000)", *listen, err)
 	}
 	ln = rl.LimitListener(ln)
 	srv := &http.Server{

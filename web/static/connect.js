@@ -1,12 +1,14 @@
-// The connect form (relay, gateway, user, password or key, relay token when
-// the relay asks for one) and the session's life: start, loss, disconnect.
+// The connect form (relay, gateway, user, password or key, jump hosts,
+// relay token when the relay asks for one) and the session's life: start,
+// loss, disconnect.
 // Errors go where they happen: under the field for what the form can check,
 // in one message above Connect for what the gateway or relay said, with the
 // responsible field marked and the exact text behind "Details".
 import { $, setStatus, showFieldError, markField, hostPort, message } from "./dom.js";
 import { state } from "./state.js";
 import { checkHostKey } from "./hostkeys.js";
-import { connectWords, sentence, plain } from "./words.js";
+import { connectWords, jumpWords, sentence, plain } from "./words.js";
+import { initJumps, readHops, jumpOptions, clearHopSecrets, clearHopErrors, jumpArg } from "./jumps.js";
 import { clearForwards, onForwardEvent } from "./forwards.js";
 import { updatePreview } from "./editor.js";
 import { showBanner, clearBanner } from "./banner.js";
@@ -32,6 +34,7 @@ export function showTokenField(why) {
 }
 
 function clearErrors() {
+  clearHopErrors();
   for (const id of FIELDS) { showFieldError(id, ""); markField(id, null); }
   $("connect-error").hidden = true;
   $("connect-error-text").textContent = "";
@@ -67,13 +70,18 @@ function readForm() {
   if (!user) bad.push(["user", "Enter your user name on the gateway."]);
   if (!useKey && !$("password").value) bad.push(["password", "Enter the password, or choose a private key."]);
   if (useKey && !$("keyfile").files.length) bad.push(["keyfile", "Choose your private key file, or sign in with a password."]);
-  if (!$("token-field").hidden && !$("token").value) bad.push(["token", "This relay asks for a token: enter it."]);
+  const jump = readHops(bad);
   for (const [id, msg] of bad) showFieldError(id, msg);
   if (bad.length) {
     $(bad[0][0]).focus();
     return null;
   }
-  return { relay, host, port, user, useKey, token: $("token").value };
+  if (!$("token-field").hidden && !$("token").value) {
+    // The same words as the relay's refusal: one message, the field marked.
+    formError("This relay needs a token. Enter the token its operator gave you, then connect again.", "", "token");
+    return null;
+  }
+  return { relay, host, port, user, useKey, token: $("token").value, jump };
 }
 
 // connectWith connects with the form's values and returns the session, or
@@ -86,13 +94,22 @@ export async function connectWith(f) {
   const target = f.user + "@" + hp;
   setStatus("busy", "Connecting to " + hp + "…");
   const mismatch = {};
+  const jump = f.jump || [];
+  const hopAddrs = new Set(jump.map((h) => hostPort(h.host, h.port)));
   const opts = {
     relay: f.relay, host: f.host, port: f.port, user: f.user,
-    onHostKey: (arg) => checkHostKey(hp, typeof arg === "string" ? arg : (arg && arg.fingerprint) || String(arg), mismatch),
+    // Asked once per host: each jump host's host:port, then the gateway's.
+    onHostKey: (arg, hostport) => {
+      const where = typeof hostport === "string" && hostport ? hostport : hp;
+      const fp = typeof arg === "string" ? arg : (arg && arg.fingerprint) || String(arg);
+      return checkHostKey(where, fp, mismatch, hopAddrs.has(where) && where !== hp ? "jump host" : "gateway");
+    },
     onEvent,
   };
   if (f.token) opts.token = f.token;
+  if (jump.length) setStatus("busy", "Connecting to " + hp + " through " + jumpArg(jump) + "…");
   try {
+    if (jump.length) opts.jump = await jumpOptions(jump);
     if (f.useKey) {
       opts.privateKey = await $("keyfile").files[0].text();
       opts.passphrase = $("passphrase").value;
@@ -102,6 +119,7 @@ export async function connectWith(f) {
     const s = await window.tunnelkit.connect(opts);
     $("password").value = "";
     $("passphrase").value = "";
+    clearHopSecrets();
     rememberToken(f.token);
     startSession(s, f);
     return s;
@@ -110,7 +128,7 @@ export async function connectWith(f) {
       formError("Refused: the host key of " + mismatch.hp + " has changed (remembered " + mismatch.known + ", presented " + mismatch.fp + ")." +
         (mismatch.forgotten ? " The remembered key was forgotten: connect again to review the new one." : ""), "", null);
     } else {
-      const w = connectWords(e, target, hp, f.useKey);
+      const w = (jump.length && jumpWords(e, jump)) || connectWords(e, target, hp, f.useKey);
       if (w.field === "token") showTokenField();
       formError(w.text, sentence(plain(message(e))), w.field);
     }
@@ -147,8 +165,15 @@ function onEvent(ev) {
 
 function startSession(s, f) {
   state.session = s;
-  state.target = { host: f.host, port: f.port, user: f.user, relay: f.relay };
+  const jump = (f.jump || []).map((h) => ({ host: h.host, port: h.port, user: h.user })); // never a secret
+  state.target = { host: f.host, port: f.port, user: f.user, relay: f.relay, jump };
   $("session-target").textContent = f.user + "@" + hostPort(f.host, f.port);
+  const path = $("session-path");
+  path.hidden = !jump.length;
+  path.textContent = jump.length
+    ? "Path: this page → relay → " + jump.map((h) => h.user + "@" + hostPort(h.host, h.port) + " (jump host)").join(" → ") +
+      " → " + f.user + "@" + hostPort(f.host, f.port) + " (gateway)"
+    : "";
   $("session-hostkey").textContent = s.hostKey || "";
   clearBanner();
   $("connect-card").hidden = true;
@@ -204,6 +229,7 @@ async function probeRelay() {
 
 export function initConnect() {
   $("relay").value = defaultRelay();
+  initJumps();
   for (const r of document.querySelectorAll("input[name=auth]")) {
     r.addEventListener("change", () => {
       const useKey = $("auth-key").checked;
@@ -227,7 +253,7 @@ export function initConnect() {
 export function formValues() {
   return {
     relay: $("relay").value.trim(), host: $("host").value.trim(), port: Number($("port").value.trim() || "22"),
-    user: $("user").value.trim(), useKey: $("auth-key").checked, token: $("token").value,
+    user: $("user").value.trim(), useKey: $("auth-key").checked, token: $("token").value, jump: readHops([]),
   };
 }
 export { readForm, clearErrors };

@@ -18,14 +18,26 @@ export function pathOf(v, target) {
   const gateway = { role: "gateway", title: "gateway", sub: gw, where: "sshd" };
   const entry = { role: "entry", title: "entry socket", sub: v.entry || f.entry, fw: v.id };
   const exit = { role: "exit", title: "exit socket", sub: f.exit, fw: v.id };
+  // Jump hosts (ssh -J) sit between this page and the gateway: the SSH to
+  // the gateway travels inside the SSH to each hop.
+  const hops = ((target && target.jump) || []).map((h) => ({ role: "jump", title: "jump host", sub: hostPort(h.host, h.port), where: "sshd" }));
+  const toGateway = [page, ...hops, gateway];
+  const sshLinks = toGateway.slice(1).map(() => "ssh");
+  if (f.kind === "D") {
+    // A SOCKS entry: each client names its own exit, which the gateway opens.
+    entry.title = "SOCKS entry";
+    entry.where = "on the relay host";
+    Object.assign(exit, { title: "any exit", sub: "the client asks for", where: "opened by the gateway", full: true });
+    return { nodes: [entry, relay, ...toGateway, exit], links: ["tcp", "ws", ...sshLinks, "tcp"], fw: v.id };
+  }
   if (f.kind === "L") {
     entry.where = "on the relay host";
     exit.where = "opened by the gateway";
-    return { nodes: [entry, relay, page, gateway, exit], links: ["tcp", "ws", "ssh", "tcp"], fw: v.id };
+    return { nodes: [entry, relay, ...toGateway, exit], links: ["tcp", "ws", ...sshLinks, "tcp"], fw: v.id };
   }
   entry.where = "on the gateway";
   exit.where = "opened by the relay";
-  return { nodes: [entry, gateway, page, relay, exit], links: ["tcp", "ssh", "ws", "tcp"], fw: v.id };
+  return { nodes: [entry, ...toGateway.reverse(), relay, exit], links: ["tcp", ...sshLinks, "ws", "tcp"], fw: v.id };
 }
 
 // chainPath joins the paths of forwards where each one's exit is the next
@@ -93,8 +105,8 @@ export function buildDiagram(path, vertical, label) {
     g.append(svgEl("rect", { x: b.x, y: b.y, width: b.w, height: b.h, rx: 10 }));
     const cx = b.x + b.w / 2, max = vertical ? 26 : 18;
     g.append(svgEl("text", { class: "node-title", x: cx, y: b.y + 22, "text-anchor": "middle" }, x.title));
-    const sub = svgEl("text", { class: "node-sub", x: cx, y: b.y + 41, "text-anchor": "middle" }, shorten(x.sub || "", max));
-    if ((x.sub || "").length > max) sub.append(svgEl("title", {}, x.sub));
+    const sub = svgEl("text", { class: "node-sub" + (x.full ? " node-sub-words" : ""), x: cx, y: b.y + 41, "text-anchor": "middle" }, x.full ? x.sub : shorten(x.sub || "", max));
+    if (!x.full && (x.sub || "").length > max) sub.append(svgEl("title", {}, x.sub));
     g.append(sub);
     g.append(svgEl("text", { class: "node-where", x: cx, y: b.y + 59, "text-anchor": "middle" }, x.where || ""));
     svg.append(g);

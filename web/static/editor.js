@@ -1,14 +1,23 @@
 // The forward editor: the spec field with its live equivalent command (Go
 // parses: tunnelkit.parseForward), one error under the field with the
-// parser's hint, the "Try" suggestions, and adding a forward.
-import { $, el, setStatus, showFieldError } from "./dom.js";
+// parser's hint, the "Try" suggestions, and adding a forward. Kinds: -L,
+// -R and -D (a SOCKS proxy whose entry socket is on the relay host).
+import { $, el, setStatus, showFieldError, hostPort } from "./dom.js";
 import { state } from "./state.js";
 import { forwardWords } from "./words.js";
 import { addForwardView } from "./forwards.js";
+import { jumpArg } from "./jumps.js";
+
+// The form under the field, per kind.
+const FORM = { L: "[entry address:]entry port:exit host:exit port", R: "[entry address:]entry port:exit host:exit port", D: "[entry address:]port" };
+const PLACEHOLDER = { L: "127.0.0.1:0:db.internal:5432", R: "127.0.0.1:0:db.internal:5432", D: "127.0.0.1:1080" };
 
 function currentKind() {
-  return $("kind-R").checked ? "R" : "L";
+  return $("kind-D").checked ? "D" : $("kind-R").checked ? "R" : "L";
 }
+
+// dynamicFlag matches a -D typed in the box ("-D 1080", "-D1080", "D 1080").
+const dynamicFlag = /^\s*(?:-D\s*|D\s+)/;
 
 // The page's one shorthand on top of OpenSSH syntax: "entry -> exit".
 function normalize(text) {
@@ -16,23 +25,72 @@ function normalize(text) {
   return parts.length === 2 && parts[0].trim() && parts[1].trim() ? parts[0].trim() + ":" + parts[1].trim() : text;
 }
 
-function parseOptions() {
+function parseOptions(kind) {
   const t = state.target;
-  return t ? { kind: currentKind(), user: t.user, host: t.host, port: t.port } : { kind: currentKind() };
+  const o = t ? { user: t.user, host: t.host, port: t.port } : {};
+  if (kind) o.kind = kind;
+  return o;
+}
+
+// withJump puts the session's jump hosts into an ssh command, after the
+// forward as ssh -J goes: "ssh -N -L spec -J u@bastion -p 2222 user@gw".
+function withJump(cmd) {
+  const j = jumpArg(state.target && state.target.jump);
+  if (!j) return cmd;
+  return cmd.replace(/^(ssh -N -[LRD] \S+)/, "$1 -J " + (/[*?[\]]/.test(j) ? "'" + j + "'" : j));
+}
+
+function gatewayName() {
+  const t = state.target;
+  if (!t) return "the gateway";
+  return Number(t.port) === 22 ? t.host : hostPort(t.host, t.port);
+}
+
+// explainDynamic says what a -D does, in a sentence for people.
+function explainDynamic(f) {
+  const port = f.entryPort ? "port " + f.entryPort : "a free port";
+  const addr = f.entryHost === "" ? "localhost" : f.entryHost === "*" ? "all interfaces" : f.entryHost;
+  return "Dynamic forward (SOCKS): the relay host listens on " + port + " on " + addr + " as a SOCKS5 and SOCKS4 proxy; each connection is carried through " +
+    gatewayName() + ", which opens whatever host and port the client asks for (host names are resolved by the gateway).";
 }
 
 // parse returns the parsed forward or throws the parser's Error (with .hint).
+// A -D is parsed with its flag (the parser's kind option names -L and -R).
 export function parse(text) {
   const tk = window.tunnelkit;
   if (!tk || typeof tk.parseForward !== "function") throw Object.assign(new Error("The SSH client is still loading."), { hint: "The SSH client is still loading." });
-  return tk.parseForward(normalize(text), parseOptions());
+  let f;
+  if (dynamicFlag.test(text) || (currentKind() === "D" && !/^\s*(?:-[LR]|[LR]\s)/.test(text))) {
+    try {
+      f = tk.parseForward("-D " + text.replace(dynamicFlag, "").trim(), parseOptions());
+    } catch (e) {
+      // The parser's hints speak of -L and -R; say what a -D takes.
+      const m = /bad -D spec "(?:[^"\\]|\\.)*": (.*): want /.exec(e.message || "");
+      e.hint = "A SOCKS forward (-D) is [entry address:]port, e.g. 1080 or 127.0.0.1:1080" + (m && m[1] !== "empty" ? ": " + m[1] + "." : ".");
+      throw e;
+    }
+  } else {
+    f = tk.parseForward(normalize(text), parseOptions(currentKind() === "D" ? "L" : currentKind()));
+  }
+  if (f.kind === "D") f.explanation = explainDynamic(f);
+  f.command = withJump(f.command);
+  return f;
 }
 
 function placeholder() {
   const t = state.target;
   const dest = t ? (t.user ? t.user + "@" : "") + t.host : "USER@GATEWAY";
   const port = t && Number(t.port) !== 22 ? " -p " + t.port : "";
-  return "ssh -N -" + currentKind() + " [entry address:]entry port:exit host:exit port" + port + " " + dest;
+  const j = jumpArg(t && t.jump);
+  const form = currentKind() === "D" ? "[entry address:]port" : "[entry address:]entry port:exit host:exit port";
+  return "ssh -N -" + currentKind() + " " + form + (j ? " -J " + j : "") + port + " " + dest;
+}
+
+// showKind puts the kind's form and example on the field.
+function showKind() {
+  const k = currentKind();
+  $("spec-form").textContent = FORM[k];
+  $("spec").placeholder = PLACEHOLDER[k];
 }
 
 // updatePreview shows the command for the spec typed so far; a spec Go
@@ -44,14 +102,16 @@ export function updatePreview() {
   if (text.trim() === "") {
     cmd.textContent = placeholder();
     cmd.classList.add("invalid");
-    $("spec-explain").textContent = currentKind() === "L"
-      ? "Local forward (-L): the entry socket listens on the relay host; the gateway opens the exit socket."
-      : "Remote forward (-R): the gateway listens on the entry socket; the relay opens the exit socket.";
+    $("spec-explain").textContent = {
+      L: "Local forward (-L): the entry socket listens on the relay host; the gateway opens the exit socket.",
+      R: "Remote forward (-R): the gateway listens on the entry socket; the relay opens the exit socket.",
+      D: "Dynamic forward (-D): a SOCKS proxy listens on the relay host; the gateway opens whatever each client asks for.",
+    }[currentKind()];
     return null;
   }
   try {
     const f = parse(text);
-    if (f.kind !== currentKind()) $("kind-" + f.kind).checked = true;
+    if (f.kind !== currentKind()) { $("kind-" + f.kind).checked = true; showKind(); }
     cmd.textContent = f.command;
     cmd.classList.remove("invalid");
     $("spec-explain").textContent = f.explanation;
@@ -133,13 +193,15 @@ export function renderSuggestions(list) {
 }
 
 export function initEditor() {
+  showKind();
   $("forward-form").addEventListener("submit", onSubmit);
   $("spec").addEventListener("input", updatePreview);
   for (const r of document.querySelectorAll("input[name=kind]")) {
     r.addEventListener("change", () => {
       // The selector wins over a flag typed in the box.
       const spec = $("spec");
-      spec.value = spec.value.replace(/^\s*-?[LR]\s*(?=[\d[*:]|\s)/, "").trimStart();
+      spec.value = spec.value.replace(/^\s*-?[LRD]\s*(?=[\d[*:]|\s)/, "").trimStart();
+      showKind();
       updatePreview();
     });
   }

@@ -35,6 +35,26 @@ function socketKey(s) {
   return String(s || "").replace(/^localhost:/, "127.0.0.1:").replace(/^\[::1\]:/, "127.0.0.1:");
 }
 
+// socksAddress is the address a SOCKS client on the relay host uses for
+// entry: a wildcard bind is reached on loopback.
+function socksAddress(entry) {
+  return entry.replace(/^0\.0\.0\.0:/, "127.0.0.1:").replace(/^\[::\]:/, "[::1]:").replace(/^localhost:/, "127.0.0.1:");
+}
+
+// addSocksHelp says what to point at a -D entry: a browser's or curl's
+// SOCKS5 proxy setting, with a curl line to copy.
+function addSocksHelp(body, entry, addFact) {
+  const at = socksAddress(entry || "127.0.0.1:PORT");
+  const how = el("span", "socks-help");
+  how.append("Set your browser's or curl's SOCKS5 proxy to ", el("code", "socks-addr", at),
+    "; host names are resolved by the gateway" + (relayIsLocal() ? "." : ". The proxy listens on the relay host, so point programs there at it."));
+  addFact("Use it", how);
+  const curl = "curl --socks5-hostname " + at + " http://…";
+  const line = el("span", "cmd");
+  line.append(el("code", "command socks-curl", curl), copyButton(() => curl, "Copy the curl command"));
+  addFact("Try it with curl", line);
+}
+
 // addForwardView shows fw (from s.forward), parsed as f (tunnelkit.parseForward).
 export function addForwardView(fw, f) {
   const id = state.nextId++;
@@ -67,7 +87,8 @@ export function addForwardView(fw, f) {
   const h3 = el("h3", "forward-title");
   h3.id = headId;
   const name = el("span", "row-name");
-  name.append(el("span", "badge badge-" + f.kind, "-" + f.kind), el("code", "entry", entry || f.entry), el("span", "arrow-text", " → "), el("code", "exit", f.exit));
+  name.append(el("span", "badge badge-" + f.kind, "-" + f.kind), el("code", "entry", entry || f.entry), el("span", "arrow-text", " → "),
+    f.kind === "D" ? el("span", "exit exit-any", "SOCKS: any exit") : el("code", "exit", f.exit));
   v.badge = el("span", "state-badge", "up");
   v.badge.dataset.state = "up";
   v.rowRate = el("span", "row-rate", "idle");
@@ -117,7 +138,7 @@ export function addForwardView(fw, f) {
     facts.append(d);
     return dd;
   };
-  const entryDD = addFact(f.kind === "L" ? "Entry socket (relay host)" : "Entry socket (gateway)", el("code", "entry-fact", entry || "(pending)"));
+  const entryDD = addFact(f.kind === "R" ? "Entry socket (gateway)" : f.kind === "D" ? "SOCKS entry socket (relay host)" : "Entry socket (relay host)", el("code", "entry-fact", entry || "(pending)"));
   if (f.kind === "L" && entry && relayIsLocal() && speaksHTTP(f)) {
     // The entry lives on the relay host: this browser reaches it only when
     // that is this machine. A wildcard bind is reached on loopback.
@@ -128,7 +149,12 @@ export function addForwardView(fw, f) {
     a.rel = "noopener noreferrer";
     entryDD.append(" ", a);
   }
-  addFact("Exit socket", el("code", "", f.exit));
+  if (f.kind === "D") {
+    addFact("Exit sockets", el("span", "", "any host and port the SOCKS client asks for, opened by the gateway"));
+    addSocksHelp(body, entry, addFact);
+  } else {
+    addFact("Exit socket", el("code", "", f.exit));
+  }
   const cmdWrap = el("span", "cmd");
   cmdWrap.append(el("code", "command", command), copyButton(() => command, "Copy the ssh command"));
   addFact("Same with OpenSSH", cmdWrap);
@@ -196,7 +222,7 @@ function setState(v, s, why) {
 function refreshChains() {
   const views = [...state.forwards.values()];
   const byEntry = new Map(views.map((v) => [socketKey(v.entry), v]));
-  const byExit = new Map(views.map((v) => [socketKey(v.f.exit), v]));
+  const byExit = new Map(views.filter((v) => v.f.kind !== "D").map((v) => [socketKey(v.f.exit), v]));
   for (const v of views) {
     let first = v;
     for (let i = 0; i < views.length; i++) {
@@ -215,7 +241,7 @@ function refreshChains() {
     v.chainKey = key;
     v.li.dataset.chain = chain.length > 1 ? key : "";
     const path = chain.length > 1 ? chainPath(chain, state.target) : (() => { const p = pathOf(v, state.target); return { ...p, owners: p.links.map(() => v.id) }; })();
-    const label = chain.length > 1 ? "Chain of " + chain.length + " forwards" : (v.f.kind === "L" ? "Local" : "Remote") + " forward";
+    const label = chain.length > 1 ? "Chain of " + chain.length + " forwards" : { L: "Local forward", R: "Remote forward", D: "Dynamic forward (SOCKS proxy)" }[v.f.kind];
     v.svgs = [buildDiagram(path, false, label), buildDiagram(path, true, label)];
     v.figure.replaceChildren(...v.svgs);
     if (chain.length > 1) v.figure.append(el("figcaption", "chain-note", "One path: " + chain.map((c) => c.f.spec).join(", then ")));

@@ -37,12 +37,14 @@ function ask(dialog, focus) {
 
 // checkHostKey is connect's onHostKey: true only for a key this browser
 // knows or the person trusts now. A changed key is refused; mismatch gets
-// {hp, known, fp, forgotten} for the form's message.
-export async function checkHostKey(hp, fp, mismatch) {
+// {hp, known, fp, forgotten} for the form's message. role is "gateway" or
+// "jump host": each hop of a jump path is asked about on its own.
+export async function checkHostKey(hp, fp, mismatch, role = "gateway") {
   const known = knownHosts()[hp];
   if (known === fp) return true;
   if (known) {
-    Object.assign(mismatch, { hp, known, fp, forgotten: false });
+    Object.assign(mismatch, { hp, known, fp, forgotten: false, role });
+    $("mismatch-title").textContent = "Warning: the " + role + "'s host key has changed";
     $("mismatch-host").textContent = hp;
     $("mismatch-known").textContent = known;
     $("mismatch-got").textContent = fp;
@@ -52,7 +54,8 @@ export async function checkHostKey(hp, fp, mismatch) {
     }
     return false;
   }
-  $("hostkey-host").textContent = hp;
+  $("hostkey-title").textContent = "Trust this " + role + "?";
+  $("hostkey-host").textContent = role === "gateway" ? hp : hp + " (jump host)";
   $("hostkey-fp").textContent = fp;
   if ((await ask($("hostkey-dialog"), $("hostkey-accept"))) !== "accept") return false;
   if ($("hostkey-remember").checked) rememberHostKey(hp, fp);

@@ -2,6 +2,7 @@
 // client (window.tunnelkit, see loader.js and wasm/tunnelkit.d.ts).
 //
 //   connect.js   connect form, relay token, session start and end
+//   jumps.js     the connect form's jump hosts (ssh -J)
 //   hostkeys.js  known host keys, the trust prompt, the changed-key warning
 //   editor.js    the forward field, its live command (Go parses), suggestions
 //   forwards.js  the list of forwards: rows, cards, states, live numbers
@@ -54,6 +55,8 @@ async function loadDemo() {
         if (m) markWebExit(m[1].split(":").slice(-2).join(":"));
       }
     }
+    // One SOCKS example beside the demo's own (a -D reaches every exit).
+    if (list.length && !list.some((s) => /^\s*-D/.test(s.spec || ""))) list.push({ label: "SOCKS proxy", spec: "-D 127.0.0.1:0" });
     renderSuggestions(list);
     if (d.note) {
       const note = $("demo-note");

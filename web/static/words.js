@@ -4,6 +4,8 @@
 // flags never reach the page: a refusal by the relay's policy is something
 // to ask its operator about.
 
+import { hostPort } from "./dom.js";
+
 // Relay close codes (relay/PROTOCOL.md), as error.code.
 export const CODE = { token: 4401, policy: 4403, limit: 4429, failed: 4502, shutdown: 4503, timeout: 4504 };
 
@@ -47,6 +49,9 @@ export function connectWords(err, target, hp, useKey) {
   const low = raw.toLowerCase();
   const detail = plain(raw);
   const code = codeOf(err);
+  if (err && err.kind === "declined") {
+    return { text: "The host key of " + hp + " was not trusted, so the connection was not made. Connect again to review it.", field: null, detail };
+  }
   if (code === CODE.token) {
     return { text: "This relay needs a token. Enter the token its operator gave you, then connect again.", field: "token", detail };
   }
@@ -89,6 +94,49 @@ export function connectWords(err, target, hp, useKey) {
   return { text: "Could not connect to " + target + ".", field: null, detail };
 }
 
+// jumpWords words a failed connect through jump hosts when the failure is
+// a hop's ({text, field, detail}), or returns null for the gateway's own
+// (connectWords). hops are readHops' rows: {row, host, port, user, hasKey}.
+export function jumpWords(err, hops) {
+  const raw = String((err && err.message) || err || "");
+  const low = raw.toLowerCase();
+  const detail = plain(raw);
+  const code = codeOf(err);
+  const at = hops.map((h, i) => ({ ...h, hp: hostPort(h.host, h.port), n: i + 1, id: "jump-" + h.row + "-" }));
+  const first = at[0];
+  if (code === CODE.policy) {
+    return { text: "This relay does not allow reaching jump host " + first.hp + ". Ask its operator to allow it, or use another relay.", field: first.id + "host", detail };
+  }
+  if (code === CODE.failed || code === CODE.timeout) {
+    const why = relayReason(raw);
+    return { text: "The relay could not reach jump host " + first.hp + (why ? " (" + why + ")" : "") + ". Check its host and port.", field: first.id + "host", detail };
+  }
+  // "jump host A could not reach B: ..." (tunnel.JumpError)
+  const m = /jump host (\S+) could not reach (\S+?):/.exec(raw);
+  if (m) {
+    const next = at.find((h) => h.hp === m[2]);
+    const refused = has(low, "prohibited") ? " does not allow forwarding to " : " could not reach ";
+    return {
+      text: "Jump host " + m[1] + refused + m[2] + ". Check the " + (next ? "next jump host's" : "gateway's") + " host and port" +
+        (refused.includes("allow") ? ", or ask the jump host's administrator." : ": the jump host must be able to reach it."),
+      field: next ? next.id + "host" : "host", detail,
+    };
+  }
+  const h = at.find((x) => raw.includes(" " + x.hp));
+  if (!h) return null;
+  const who = h.user + "@" + h.hp + " (jump host " + h.n + ")";
+  if (err && err.kind === "declined") return { text: "The host key of jump host " + h.hp + " was not trusted, so the connection was not made.", field: null, detail };
+  if (has(low, "wrong passphrase", "private key is encrypted")) return { text: "Wrong passphrase for jump host " + h.n + "'s private key.", field: h.id + "passphrase", detail };
+  if (has(low, "cannot parse private key", "cannot decrypt private key")) return { text: "Jump host " + h.n + "'s key file is not a private key tunnelkit can read (OpenSSH or PEM format).", field: h.id + "keyfile", detail };
+  if (has(low, "unable to authenticate", "password rejected", "no supported methods remain", "authentication as")) {
+    return h.hasKey
+      ? { text: "The jump host does not accept this key for " + who + ".", field: h.id + "keyfile", detail }
+      : { text: "Wrong user name or password for " + who + ".", field: h.id + "password", detail };
+  }
+  if (has(low, "no ssh handshake", "is it an ssh server")) return { text: "No SSH server answered at jump host " + h.hp + ". Check its host and port.", field: h.id + "port", detail };
+  return { text: "Could not connect through jump host " + h.hp + ".", field: null, detail };
+}
+
 // forwardWords words a forward that could not start. f is the parsed spec.
 export function forwardWords(err, f) {
   const raw = String((err && err.message) || err || "");
@@ -119,6 +167,8 @@ export function forwardWords(err, f) {
 
 // eventWords words a failed connection of a running forward (an event's error).
 export function eventWords(raw, f) {
+  // A -D forward's exit is whatever its SOCKS client asked for.
+  if (f.kind === "D" && !f.exit) f = { ...f, exit: "the address the SOCKS client asked for" };
   const text = plain(raw);
   const low = text.toLowerCase();
   if (has(low, "relay refused")) {
