@@ -117,9 +117,9 @@ func listenPart(ctx context.Context, h *lab.Host, tag string, port int, expose s
 	if expose == "" {
 		return in, nil, nil
 	}
-	if err = requireLoopback(expose); err != nil {
+	if requireLoopback(expose) != nil {
 		in.Close()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("expose on %s: the demo exposes its parts on loopback only (127.0.0.1, ::1)", expose)
 	}
 	if ext, err = net.Listen("tcp", expose); err != nil {
 		in.Close()
