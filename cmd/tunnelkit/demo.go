@@ -24,7 +24,8 @@ demo SSH gateway (gateway:22, user "demo", a fresh password and host key
 each run), and sample exit services to forward to: a web page (web:80), an
 echo service (echo:7) and a pinger that answers "ACK <line>" (pinger:4444).
 The gateway and the services live on a network inside the process: the demo
-listens on --listen only. Open the printed URL and follow the three steps.
+itself listens on --listen only (the page's -L entry sockets bind on
+loopback when you open them). Open the printed URL and follow the three steps.
 A training lab (six hosts inside the process, the six scenarios of "SSH
 tunneling explained") is at /lab. Ctrl-C stops it all.
 

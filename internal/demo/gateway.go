@@ -56,8 +56,7 @@ type GatewayConfig struct {
 // (-L) and tcpip-forward with forwarded-tcpip channels (-R), both limited to
 // loopback addresses (-L exits: or what DialExit reaches; with Net, a lab
 // host's network under GatewayPorts and PermitOpen), and
-// keepalive@openssh.com. Sessions get a
-// polite "no shell here".
+// keepalive@openssh.com. Sessions get a polite "no shell here".
 type Gateway struct {
 	User, Password string
 	HostKey        ssh.PublicKey
