@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -26,11 +27,11 @@ import (
 // of it that serves the wasm client built from this tree (the binary's
 // embedded one may not be built) and passes everything else on.
 type labDemo struct {
-	cmd      *exec.Cmd
-	listen   string   // the demo's --listen address
-	own      []string // what the quick start says the demo itself listens on
-	PageURL  string
-	password string
+	cmd                   *exec.Cmd
+	listen                string // the demo's --listen address
+	PageURL               string
+	gateway, user         string // the main demo's gateway and login, as printed
+	password, fingerprint string
 }
 
 // startLabDemo builds tunnelkit and runs `tunnelkit demo --listen 127.0.0.1:0`.
@@ -86,13 +87,12 @@ func startLabDemo(t *testing.T) *labDemo {
 	}()
 	out := quick.String()
 	page := regexp.MustCompile(`open http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(out)
-	gw := regexp.MustCompile(`connect to gateway (127\.0\.0\.1:\d+)`).FindStringSubmatch(out)
-	svc := regexp.MustCompile(`exit services: web (\S+), echo (\S+), pinger (\S+) `).FindStringSubmatch(out)
-	if page == nil || gw == nil || svc == nil || !strings.Contains(out, "/lab") {
+	gw := regexp.MustCompile(`connect to gateway (gateway:22) as (\S+) / (\S+)\n\s+\(host key (\S+)\)`).FindStringSubmatch(out)
+	if page == nil || gw == nil || !strings.Contains(out, "exit services: web:80") || !strings.Contains(out, "/lab") {
 		t.Fatalf("quick start lacks the URL, the gateway, the services or the lab:\n%s", out)
 	}
 	d.listen = page[1]
-	d.own = []string{page[1], gw[1], svc[1], svc[2], svc[3]}
+	d.gateway, d.user, d.password, d.fingerprint = gw[1], gw[2], gw[3], gw[4]
 
 	target, _ := url.Parse("http://" + d.listen)
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
@@ -170,14 +170,15 @@ func procAddr(t *testing.T, s string) string {
 }
 
 // checkSockets fails unless the demo listens on exactly its --listen
-// address and the main demo's own gateway and services: the lab, with all
-// its hosts and forwards, adds no socket of the machine.
-func (d *labDemo) checkSockets(t *testing.T, when string) {
+// address (and the entry sockets the page's own -L forwards opened, in
+// pageEntries): the main demo's gateway and services and the lab, with all
+// its hosts and forwards, add no socket of the machine.
+func (d *labDemo) checkSockets(t *testing.T, when string, pageEntries ...string) {
 	t.Helper()
 	got := d.listening(t)
-	want := slices.Sorted(slices.Values(d.own))
+	want := slices.Sorted(slices.Values(append([]string{d.listen}, pageEntries...)))
 	if !slices.Equal(got, want) {
-		t.Errorf("%s: tunnelkit demo listens on %v, want only %v (--listen %s and the demo gateway and services it prints)", when, got, want, d.listen)
+		t.Errorf("%s: tunnelkit demo listens on %v, want only %v (--listen %s, and the page's own entry sockets %v)", when, got, want, d.listen, pageEntries)
 	}
 }
 
@@ -368,4 +369,46 @@ func TestLab(t *testing.T) {
 		t.Errorf("shared link's chain from host1: %s %q, want ACK hello", st, txt)
 	}
 	d.checkSockets(t, "after the lab ran")
+
+	// The main page logs in to the demo's own gateway (inside the process
+	// too); only the -L entry socket the person opens binds on the machine.
+	tab3, _ := newTab(t, browser)
+	do(t, tab3, "set a desktop viewport", chromedp.EmulateViewport(1280, 900))
+	openPage(t, tab3, d.PageURL+"/")
+	do(t, tab3, "wait for the connect button", chromedp.WaitEnabled(chromedp.CSS("#connect-btn")))
+	if !waitFor(20*time.Second, func() bool {
+		return mustJS[bool](t, tab3, `return document.getElementById("host").value === "gateway" && document.getElementById("port").value === "22";`)
+	}) {
+		t.Fatalf("the main page is not prefilled with gateway:22: host %q", mustJS[string](t, tab3, `return document.getElementById("host").value + ":" + document.getElementById("port").value;`))
+	}
+	do(t, tab3, "log in to the demo gateway",
+		chromedp.SendKeys(chromedp.CSS("#password"), d.password),
+		chromedp.Click(chromedp.CSS("#connect-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#hostkey-dialog")))
+	if fp := text(t, tab3, "#hostkey-fp"); fp != d.fingerprint {
+		t.Errorf("the page shows host key %q, the quick start printed %q", fp, d.fingerprint)
+	}
+	do(t, tab3, "trust the key",
+		chromedp.Click(chromedp.CSS("#hostkey-accept")),
+		chromedp.WaitVisible(chromedp.CSS("#session-card")))
+	d.checkSockets(t, "after the main page connected to the demo gateway")
+	mustJS[any](t, tab3, `[...document.querySelectorAll("#suggestions .chip")].find((b) => b.dataset.spec === "-L 127.0.0.1:0:pinger:4444").click();`)
+	var entry string
+	if !waitFor(20*time.Second, func() bool {
+		entry = mustJS[string](t, tab3, `const li = document.querySelector("#forwards li"); return li ? li.dataset.entry || "" : "";`)
+		return entry != ""
+	}) {
+		t.Fatalf("the pinger suggestion made no forward: %q", text(t, tab3, "#spec-error"))
+	}
+	conn, err := net.DialTimeout("tcp", entry, 10*time.Second)
+	if err != nil {
+		t.Fatalf("connect to the page's entry socket %s: %v", entry, err)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(conn, "hello\n")
+	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || line != "ACK hello\n" {
+		t.Errorf("entry %s -> pinger:4444: %q %v, want ACK hello", entry, line, err)
+	}
+	conn.Close()
+	d.checkSockets(t, "with the page's -L to pinger:4444 open", entry)
 }

@@ -354,7 +354,9 @@ func TestUISpecPreview(t *testing.T) {
 
 // TestUIDemo runs what `tunnelkit demo` serves: the page comes prefilled
 // from /demo.json (never with the password), logs in to the in-process
-// gateway, and the suggested forwards reach the demo's web page both ways.
+// gateway (gateway:22, on the demo's network inside the process, through
+// the relay's seams), and the suggested forwards reach the demo's web page
+// both ways. A key remembered from an earlier demo run does not block it.
 func TestUIDemo(t *testing.T) {
 	dir := buildWasm(t)
 	ctx0, cancel := context.WithCancel(context.Background())
@@ -363,7 +365,7 @@ func TestUIDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); d.Close() })
-	rl, err := relay.New(relay.Config{Allow: d.Allow(), AllowListen: d.AllowListen()})
+	rl, err := relay.New(d.RelayConfig(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,10 +386,16 @@ func TestUIDemo(t *testing.T) {
 	ctx := newBrowser(t)
 	do(t, ctx, "set the viewport", chromedp.EmulateViewport(1280, 900))
 	openPage(t, ctx, srv.URL+"/")
+	// An earlier run's gateway:22 had another key; a key of some other gateway stays.
+	mustJS[any](t, ctx, `localStorage.setItem("tunnelkit.knownHosts", JSON.stringify({"gateway:22": "SHA256:earlier-run", "other:22": "SHA256:kept"}));`)
+	openPage(t, ctx, srv.URL+"/")
 	if !waitFor(20*time.Second, func() bool {
 		return mustJS[bool](t, ctx, `return document.querySelectorAll("#suggestions .chip").length > 0;`)
 	}) {
 		t.Fatal("the page did not pick up /demo.json")
+	}
+	if known := mustJS[string](t, ctx, `return localStorage.getItem("tunnelkit.knownHosts");`); known != `{"other:22":"SHA256:kept"}` {
+		t.Errorf("known hosts after loading the demo: %s, want the earlier run's gateway:22 key forgotten and the other kept", known)
 	}
 	// The demo's note comes beside the privacy line, not instead of it.
 	if both := mustJS[bool](t, ctx, `const n = document.getElementById("demo-note"), p = document.querySelector(".privacy");
@@ -397,7 +405,7 @@ func TestUIDemo(t *testing.T) {
 	gw := d.Info()
 	form := mustJS[map[string]string](t, ctx, `const v = id => document.getElementById(id).value;
 		return {host: v("host"), port: v("port"), user: v("user"), password: v("password")};`)
-	if form["host"] != gw.Host || form["port"] != fmt.Sprint(gw.Port) || form["user"] != gw.User || form["password"] != "" {
+	if form["host"] != "gateway" || form["port"] != "22" || form["host"] != gw.Host || form["port"] != fmt.Sprint(gw.Port) || form["user"] != gw.User || form["password"] != "" {
 		t.Fatalf("prefilled form %v, want host %s port %d user %s and no password", form, gw.Host, gw.Port, gw.User)
 	}
 	do(t, ctx, "log in",

@@ -19,12 +19,19 @@ func init() { commands["demo"] = runDemo }
 
 const demoUsage = `usage: tunnelkit demo [--listen ADDR] [flags]
 
-Runs everything on loopback in one process: the relay and the web UI, a demo
-SSH gateway (user "demo", a fresh password and host key each run), and
-sample exit services to forward to: a web page, an echo service and a
-pinger that answers "ACK <line>". Open the printed URL and follow the
-three steps. A training lab (six hosts inside the process, the six
-scenarios of "SSH tunneling explained") is at /lab. Ctrl-C stops it all.
+Runs everything in one process: the relay and the web UI on --listen, a
+demo SSH gateway (gateway:22, user "demo", a fresh password and host key
+each run), and sample exit services to forward to: a web page (web:80), an
+echo service (echo:7) and a pinger that answers "ACK <line>" (pinger:4444).
+The gateway and the services live on a network inside the process: the demo
+itself listens on --listen only (the page's -L entry sockets bind on
+loopback when you open them). Open the printed URL and follow the three steps.
+A training lab (six hosts inside the process, the six scenarios of "SSH
+tunneling explained") is at /lab. Ctrl-C stops it all.
+
+--gateway, --web, --echo and --pinger also expose that part on a loopback
+TCP address (port 0: a free port), e.g. --gateway 127.0.0.1:2222 for
+OpenSSH's ssh.
 
 flags:
 `
@@ -35,10 +42,10 @@ var demoOut io.Writer = os.Stdout
 func runDemo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "serve the page and relay on `ADDR` (loopback only)")
-	gateway := fs.String("gateway", "127.0.0.1:0", "demo SSH gateway `ADDR` (port 0: a free port)")
-	webAddr := fs.String("web", "127.0.0.1:0", "demo web service `ADDR`")
-	echoAddr := fs.String("echo", "127.0.0.1:0", "demo echo service `ADDR`")
-	pingerAddr := fs.String("pinger", "127.0.0.1:0", "demo pinger service `ADDR`")
+	gateway := fs.String("gateway", "", "also serve the demo SSH gateway on loopback `ADDR` (port 0: a free port)")
+	webAddr := fs.String("web", "", "also serve the demo web service on loopback `ADDR`")
+	echoAddr := fs.String("echo", "", "also serve the demo echo service on loopback `ADDR`")
+	pingerAddr := fs.String("pinger", "", "also serve the demo pinger on loopback `ADDR`")
 	password := fs.String("password", "", "demo user's password (default: random)")
 	verbose := fs.Bool("v", false, "log the relay's and the gateway's activity to stderr")
 	if err := parseFlags(fs, demoUsage, args); err != nil {
@@ -70,7 +77,9 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	defer d.Close()
 
-	rl, err := relay.New(relay.Config{Allow: d.Allow(), AllowListen: d.AllowListen(), ServedOn: *listen, Logger: logger})
+	rcfg := d.RelayConfig(logger)
+	rcfg.ServedOn = *listen // the Host rule: the demo answers its own --listen address
+	rl, err := relay.New(rcfg)
 	if err != nil {
 		return err
 	}

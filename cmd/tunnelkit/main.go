@@ -16,7 +16,7 @@ import (
 const usage = `tunnelkit: SSH port forwarding from a terminal or a web page
 
 usage:
-  tunnelkit demo  [--listen ADDR]               relay + web UI + demo gateway on loopback
+  tunnelkit demo  [--listen ADDR]               relay + web UI, a demo gateway and lab inside
   tunnelkit serve [--listen ADDR] [--allow ...] relay + web UI
   tunnelkit ssh   [-L SPEC]... [-R SPEC]... [-D SPEC]... [-J JUMP] [USER@]HOST|ALIAS
   tunnelkit proxy --relay URL HOST:PORT         stdin/stdout over the relay (ProxyCommand)

@@ -23,8 +23,13 @@ import (
 
 func startDemo(t *testing.T) *Demo {
 	t.Helper()
+	return startDemoWith(t, Options{})
+}
+
+func startDemoWith(t *testing.T, o Options) *Demo {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := Start(ctx, Options{})
+	d, err := Start(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,14 +40,32 @@ func startDemo(t *testing.T) *Demo {
 	return d
 }
 
+// dialGateway logs into the demo gateway from the relay's host of the demo
+// network, by name, as the relay does for the page.
 func dialGateway(t *testing.T, d *Demo, password string) (*ssh.Client, error) {
 	t.Helper()
-	return ssh.Dial("tcp", d.Gateway.Addr(), &ssh.ClientConfig{
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := d.net.relay.Dial(ctx, "tcp", d.GatewayAddr)
+	if err != nil {
+		return nil, err
+	}
+	return sshOver(nc, d, password)
+}
+
+func sshOver(nc net.Conn, d *Demo, password string) (*ssh.Client, error) {
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	sc, chans, reqs, err := ssh.NewClientConn(nc, d.GatewayAddr, &ssh.ClientConfig{
 		User:            d.Gateway.User,
 		Auth:            []ssh.AuthMethod{ssh.Password(password)},
 		HostKeyCallback: ssh.FixedHostKey(d.Gateway.HostKey),
-		Timeout:         10 * time.Second,
 	})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return ssh.NewClient(sc, chans, reqs), nil
 }
 
 func connect(t *testing.T, d *Demo) *ssh.Client {
@@ -114,14 +137,20 @@ func TestLocalForward(t *testing.T) {
 	}
 }
 
-func TestLocalForwardRefusesNonLoopback(t *testing.T) {
+// The gateway reaches its exit services and loopback, nothing else: no
+// other address is dialed, no other name looked up.
+func TestLocalForwardRefusesOthers(t *testing.T) {
 	d := startDemo(t)
 	c := connect(t, d)
-	for _, target := range []string{"10.0.0.5:80", "192.0.2.1:22", "example.com:80", "[fd00::5]:80"} {
+	for _, target := range []string{"10.0.0.5:80", "192.0.2.1:22", "example.com:80", "[fd00::5]:80", "webx:80"} {
 		_, err := c.Dial("tcp", target)
-		if err == nil || !strings.Contains(err.Error(), "only reaches loopback") {
-			t.Errorf("direct-tcpip to %s: err %v, want a refusal naming loopback", target, err)
+		if err == nil || !strings.Contains(err.Error(), "reaches its exit services (web:80, echo:7, pinger:4444) and this machine's loopback only") {
+			t.Errorf("direct-tcpip to %s: err %v, want a refusal naming the exit services and loopback", target, err)
 		}
+	}
+	// A demo host's port where nothing listens is refused by the host, as TCP would.
+	if _, err := c.Dial("tcp", "web:81"); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("direct-tcpip to web:81: err %v, want connection refused", err)
 	}
 	// The connection survives refusals.
 	conn, err := c.Dial("tcp", d.Pinger)
@@ -155,7 +184,7 @@ func TestRemoteForward(t *testing.T) {
 			}
 			go func() {
 				defer fc.Close()
-				exit, err := net.Dial("tcp", d.Pinger)
+				exit, err := d.net.relay.Dial(context.Background(), "tcp", d.Pinger)
 				if err != nil {
 					return
 				}
@@ -222,14 +251,18 @@ func TestAuthAndSession(t *testing.T) {
 // OpenSSH's own client does -L and -R through the demo gateway.
 func TestOpenSSHClient(t *testing.T) {
 	sshBin := sshtest.RequireBinary(t, "ssh")
-	d := startDemo(t)
+	// OpenSSH reaches the gateway on TCP, and dials -R exits itself.
+	d := startDemoWith(t, Options{Gateway: "127.0.0.1:0", Pinger: "127.0.0.1:0"})
 	dir := t.TempDir()
 	askpass := filepath.Join(dir, "askpass")
 	if err := os.WriteFile(askpass, []byte("#!/bin/sh\necho '"+d.Gateway.Password+"'\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	known := filepath.Join(dir, "known_hosts")
-	gw := d.Gateway.ln.Addr().(*net.TCPAddr)
+	gw, err := net.ResolveTCPAddr("tcp", d.GatewayTCP)
+	if err != nil {
+		t.Fatalf("gateway exposed at %q: %v", d.GatewayTCP, err)
+	}
 	line := fmt.Sprintf("[127.0.0.1]:%d %s", gw.Port, ssh.MarshalAuthorizedKey(d.Gateway.HostKey))
 	if err := os.WriteFile(known, []byte(line), 0o600); err != nil {
 		t.Fatal(err)
@@ -243,8 +276,8 @@ func TestOpenSSHClient(t *testing.T) {
 		"-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "PubkeyAuthentication=no",
 		"-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=no",
 		"-p", fmt.Sprint(gw.Port),
-		"-L", fmt.Sprintf("127.0.0.1:%d:%s", lport, d.Pinger),
-		"-R", fmt.Sprintf("127.0.0.1:%d:%s", rport, d.Pinger),
+		"-L", fmt.Sprintf("127.0.0.1:%d:%s", lport, d.Pinger), // by name, inside the process
+		"-R", fmt.Sprintf("127.0.0.1:%d:%s", rport, d.PingerTCP),
 		d.Gateway.User+"@127.0.0.1")
 	cmd.Env = append(os.Environ(), "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0")
 	var out strings.Builder
@@ -315,13 +348,14 @@ func TestInfoHasNoPassword(t *testing.T) {
 	if strings.Contains(rec.Body.String(), d.Gateway.Password) {
 		t.Fatalf("demo.json leaks the password: %s", rec.Body.String())
 	}
-	for _, want := range []string{`"user":"demo"`, d.WebAddr, `"host":"127.0.0.1"`} {
+	for _, want := range []string{`"user":"demo"`, `"host":"gateway"`, `"port":22`, `"-L 127.0.0.1:0:web:80"`, `"hostKey":"` + d.Gateway.Fingerprint() + `"`} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("demo.json %s lacks %s", rec.Body.String(), want)
 		}
 	}
 	q := d.QuickStart("http://127.0.0.1:8080")
-	for _, want := range []string{"open http://127.0.0.1:8080", d.Gateway.Addr(), d.Gateway.Password, "-L 127.0.0.1:0:" + d.WebAddr} {
+	for _, want := range []string{"open http://127.0.0.1:8080", "connect to gateway gateway:22 as demo / " + d.Gateway.Password,
+		"add forward -L 127.0.0.1:0:web:80", "pinger:4444", "open no port", "start with --gateway 127.0.0.1:2222"} {
 		if !strings.Contains(q, want) {
 			t.Errorf("quick start lacks %q:\n%s", want, q)
 		}

@@ -1,7 +1,8 @@
-// Package demo runs tunnelkit's demo world in one process, on loopback only:
-// a small SSH gateway that does port forwarding and nothing else, sample
-// exit services (a web page, an echo service, a pinger) to forward to, and
-// the training lab, whose hosts live on a network inside the process.
+// Package demo runs tunnelkit's demo world in one process: a small SSH
+// gateway that does port forwarding and nothing else, sample exit services
+// (a web page, an echo service, a pinger) to forward to, and the training
+// lab. Their hosts live on networks inside the process (internal/lab), so
+// the demo opens no port of the machine but the page's own.
 package demo
 
 import (
@@ -36,6 +37,12 @@ type GatewayConfig struct {
 
 	// Listener, when set, is served instead of listening on Addr.
 	Listener net.Listener
+	// Also, when set, is served too: the same gateway on a second socket.
+	Also net.Listener
+	// DialExit, when set (without Net), dials the exit sockets of -L
+	// instead of loopback TCP; it decides what is reachable, and an
+	// *ExitRefusedError from it is a refusal the client is told about.
+	DialExit func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Net, when set, dials the exit sockets of -L and binds the entry
 	// sockets of -R instead of loopback TCP (a lab host); GatewayPorts and
 	// PermitOpen then apply as in sshd_config.
@@ -47,14 +54,15 @@ type GatewayConfig struct {
 // Gateway is an in-process SSH server for the demo. It accepts one user by
 // password and supports exactly what port forwarding needs: direct-tcpip
 // (-L) and tcpip-forward with forwarded-tcpip channels (-R), both limited to
-// loopback addresses (or, with Net, to a lab host's network under
-// GatewayPorts and PermitOpen), and keepalive@openssh.com. Sessions get a
-// polite "no shell here".
+// loopback addresses (-L exits: or what DialExit reaches; with Net, a lab
+// host's network under GatewayPorts and PermitOpen), and
+// keepalive@openssh.com. Sessions get a polite "no shell here".
 type Gateway struct {
 	User, Password string
 	HostKey        ssh.PublicKey
 
 	ln     net.Listener
+	also   net.Listener // nil, or a second socket served as ln
 	config *ssh.ServerConfig
 	log    *slog.Logger
 	ctx    context.Context
@@ -62,6 +70,7 @@ type Gateway struct {
 	wg     sync.WaitGroup
 
 	net        Network
+	dialExit   func(ctx context.Context, network, addr string) (net.Conn, error)
 	permitOpen atomic.Pointer[permitOpen] // switchable at run time, as ports
 	ports      atomic.Int32               // GatewayPorts
 
@@ -116,7 +125,9 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 		log:      cfg.Logger,
 		conns:    map[net.Conn]struct{}{},
 
-		net: cfg.Net,
+		net:      cfg.Net,
+		dialExit: cfg.DialExit,
+		also:     cfg.Also,
 	}
 	g.ports.Store(int32(cfg.GatewayPorts))
 	g.SetPermitOpen(cfg.PermitOpen)
@@ -140,11 +151,18 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	g.config.AddHostKey(signer)
 	g.ctx, g.cancel = context.WithCancel(ctx)
 	g.wg.Add(2)
-	go g.acceptLoop()
+	go g.acceptLoop(g.ln)
+	if g.also != nil {
+		g.wg.Add(1)
+		go g.acceptLoop(g.also)
+	}
 	go func() {
 		defer g.wg.Done()
 		<-g.ctx.Done()
 		g.ln.Close()
+		if g.also != nil {
+			g.also.Close()
+		}
 		g.mu.Lock()
 		for c := range g.conns {
 			c.Close()
@@ -154,7 +172,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	return g, nil
 }
 
-// Addr is the gateway's listening address, "127.0.0.1:PORT".
+// Addr is the gateway's listening address (of Listener, not Also).
 func (g *Gateway) Addr() string { return g.ln.Addr().String() }
 
 // GatewayPorts is the current GatewayPorts setting (used with Net).
@@ -203,10 +221,10 @@ func (g *Gateway) checkPassword(user, pw string) error {
 	return errors.New("wrong user or password")
 }
 
-func (g *Gateway) acceptLoop() {
+func (g *Gateway) acceptLoop(ln net.Listener) {
 	defer g.wg.Done()
 	for {
-		c, err := g.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			if g.ctx.Err() == nil {
 				g.log.Error("demo gateway: accept", "err", err)
@@ -361,6 +379,11 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 	ctx, cancel := context.WithTimeout(c.g.ctx, dialTimeout)
 	tc, err := c.g.dial(ctx, target)
 	cancel()
+	if refused := (*ExitRefusedError)(nil); errors.As(err, &refused) {
+		c.log.Info("demo gateway: refused direct-tcpip", "target", target)
+		nch.Reject(ssh.Prohibited, err.Error())
+		return
+	}
 	if err != nil {
 		nch.Reject(ssh.ConnectionFailed, fmt.Sprintf("connect to %s failed: %v", target, err))
 		return
@@ -511,8 +534,12 @@ func (c *conn) acceptForwarded(rf *remoteForward) {
 	}
 }
 
-// mayOpen checks a direct-tcpip exit: loopback only on TCP, PermitOpen on Net.
+// mayOpen checks a direct-tcpip exit: loopback only on TCP (DialExit
+// decides for itself), PermitOpen on Net.
 func (g *Gateway) mayOpen(host string, port uint32) error {
+	if g.net == nil && g.dialExit != nil {
+		return nil
+	}
 	if g.net == nil {
 		return requireLoopback(net.JoinHostPort(host, strconv.Itoa(int(port))))
 	}
@@ -523,6 +550,9 @@ func (g *Gateway) mayOpen(host string, port uint32) error {
 }
 
 func (g *Gateway) dial(ctx context.Context, target string) (net.Conn, error) {
+	if g.net == nil && g.dialExit != nil {
+		return g.dialExit(ctx, "tcp", target)
+	}
 	if g.net == nil {
 		return (&net.Dialer{}).DialContext(ctx, "tcp", target)
 	}

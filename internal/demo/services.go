@@ -9,19 +9,23 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"tunnelkit/internal/tcpserve"
 )
 
-// startService serves each connection to the loopback address addr with
-// serve; closing the service ends every connection and waits for it.
-func startService(addr string, serve func(net.Conn)) (*tcpserve.Server, error) {
-	if err := requireLoopback(addr); err != nil {
-		return nil, err
+// serveEach serves each connection of every listener with serve; closing
+// a server ends its connections and waits for them.
+func serveEach(serve func(net.Conn), lns ...net.Listener) []*tcpserve.Server {
+	var out []*tcpserve.Server
+	for _, ln := range lns {
+		if ln != nil {
+			out = append(out, tcpserve.Serve(ln, serve))
+		}
 	}
-	return tcpserve.Listen(addr, serve)
+	return out
 }
 
 // echo sends back every byte it receives.
@@ -91,30 +95,28 @@ h1{color:#0f7a5c;margin-top:0}code{font-family:ui-monospace,monospace;background
 </div></body></html>
 `
 
-// webService runs webPage over HTTP on its own listener.
+// webService runs webPage over HTTP on its listeners.
 type webService struct {
-	ln   net.Listener
-	srv  *http.Server
-	done chan struct{}
+	srv *http.Server
+	lns []net.Listener
+	wg  sync.WaitGroup
 }
 
-func startWeb(addr string) (*webService, error) {
-	if err := requireLoopback(addr); err != nil {
-		return nil, err
+func startWeb(lns ...net.Listener) *webService {
+	w := &webService{srv: &http.Server{Handler: &webPage{}, ReadHeaderTimeout: 10 * time.Second}}
+	for _, ln := range lns {
+		if ln == nil {
+			continue
+		}
+		w.lns = append(w.lns, ln)
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.srv.Serve(ln) // returns when Close shuts the server down
+		}()
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	w := &webService{ln: ln, srv: &http.Server{Handler: &webPage{}, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		w.srv.Serve(ln) // returns when Close shuts the server down
-	}()
-	return w, nil
+	return w
 }
-
-func (w *webService) Addr() string { return w.ln.Addr().String() }
 
 // Close stops the server: in-flight requests get a moment to finish.
 func (w *webService) Close() error {
@@ -123,6 +125,9 @@ func (w *webService) Close() error {
 	if err := w.srv.Shutdown(ctx); err != nil {
 		w.srv.Close()
 	}
-	<-w.done
+	for _, ln := range w.lns {
+		ln.Close() // one whose Serve had not begun yet is not the server's
+	}
+	w.wg.Wait()
 	return nil
 }

@@ -17,13 +17,14 @@
 //   onForwardAdded(fn)        fn({id, forward, parsed, actions}) for each new
 //                             forward; `actions` is its card's actions area
 //   onSession / onSessionEnd  (connect.js) a session's start and end
-import { $, setStatus, message } from "./dom.js";
+import { $, setStatus, message, hostPort } from "./dom.js";
 import { state } from "./state.js";
 import { initConnect, onSession, onSessionEnd } from "./connect.js";
 import { initEditor, renderSuggestions, updatePreview } from "./editor.js";
 import { markWebExit } from "./forwards.js";
 import { initRestore } from "./restore.js";
 import { initBanner } from "./banner.js";
+import { knownHosts, forgetHostKey } from "./hostkeys.js";
 
 export { onSession, onSessionEnd, state };
 
@@ -47,6 +48,13 @@ async function loadDemo() {
     if (d.port) $("port").value = String(d.port);
     if (d.user && !$("user").value) $("user").value = d.user;
     if (d.relay) $("relay").value = d.relay;
+    if (d.host && d.port && d.hostKey) {
+      // Each demo run makes a fresh key for the same gateway:22: one kept
+      // from an earlier run is not this gateway's. The page still asks.
+      const hp = hostPort(d.host, d.port);
+      const known = knownHosts()[hp];
+      if (known && known !== d.hostKey) forgetHostKey(hp);
+    }
     const list = Array.isArray(d.forwards) ? d.forwards : [];
     for (const s of list) {
       // The demo names its web exits; "open as http://" is offered for those.
