@@ -50,7 +50,9 @@ type Config struct {
 	IdleTimeout      time.Duration // no bytes either way (default 10m)
 	HandshakeTimeout time.Duration // request headers, for the http.Server (default 10s)
 	DialTimeout      time.Duration // resolve + connect (default 10s)
-	AcceptTimeout    time.Duration // an accepted conn awaits its stream (default 10s)
+	// AcceptTimeout is unused: accepted connections travel on their
+	// listen control stream and wait for nothing. Kept for callers.
+	AcceptTimeout time.Duration
 
 	Logger *slog.Logger // audit log (default: discard)
 
@@ -86,9 +88,8 @@ type Relay struct {
 	mu      sync.Mutex
 	closing bool
 	streams map[*stream]struct{}
-	perIP   map[netip.Prefix]int    // streams per client (IPv6: per /64)
-	pending map[string]*pendingConn // accept id -> accepted TCP conn
-	wg      sync.WaitGroup          // WebSocket handlers; each waits for its own goroutines
+	perIP   map[netip.Prefix]int // streams per client (IPv6: per /64)
+	wg      sync.WaitGroup       // WebSocket handlers; each waits for its own goroutines
 	nextID  uint64
 	listens map[*listenBridge]struct{}
 }
@@ -124,7 +125,6 @@ func New(cfg Config) (*Relay, error) {
 		metrics: newMetrics(),
 		streams: map[*stream]struct{}{},
 		perIP:   map[netip.Prefix]int{},
-		pending: map[string]*pendingConn{},
 		listens: map[*listenBridge]struct{}{},
 	}
 	var err error
@@ -154,7 +154,7 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
-// Handler is the relay's HTTP handler: /v1/dial, /v1/listen, /v1/accept,
+// Handler is the relay's HTTP handler: /v1/dial, /v1/listen,
 // /healthz, /metrics.
 func (r *Relay) Handler() http.Handler { return r.handler }
 

@@ -16,7 +16,6 @@ func (r *Relay) routes() http.Handler {
 		g.Method(http.MethodGet, "/metrics", r.metrics.handler())
 		g.Get("/v1/dial", r.tracked(r.serveDial))
 		g.Get("/v1/listen", r.tracked(r.serveListen))
-		g.Get("/v1/accept", r.tracked(r.serveAccept))
 	})
 	return mux
 }
