@@ -53,7 +53,7 @@ func (r *Relay) bridge(s *stream, ws *websocket.Conn, conn net.Conn) {
 // byte has moved either way for the idle timeout. Traffic resets the clock;
 // nothing else does.
 func (r *Relay) watchIdle(s *stream) {
-	idle := r.cfg.IdleTimeout
+	idle := r.live().idle
 	t := time.NewTimer(idle)
 	defer t.Stop()
 	for {

@@ -63,11 +63,12 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	}
 	window = min(window, wire.MaxAcceptWindow)
 	target := resolve.JoinHostPort(h, port)
-	pol := r.allowLn
+	lv := r.live()
+	pol := lv.allowLn
 	if s.token != nil {
 		pol = s.token.allowLn
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, r.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, lv.dialTimeout)
 	defer cancel()
 	binds, ok := r.allowedAddrs(ctx, s, pol, h, port, target, forListen)
 	if !ok {

@@ -14,7 +14,7 @@ import (
 func (r *Relay) open(w http.ResponseWriter, req *http.Request, kind string) (*stream, *websocket.Conn) {
 	client := clientIP(req, r.trusted)
 	tok, authErr := r.authenticate(req)
-	ws, err := websocket.Accept(w, req, r.acceptOpts)
+	ws, err := websocket.Accept(w, req, r.live().acceptOpts)
 	if err != nil {
 		metric := "handshake"
 		if strings.Contains(err.Error(), "Origin") {

@@ -14,9 +14,8 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"tunnelkit/relay/wire"
 )
@@ -75,15 +74,12 @@ const (
 
 // Relay is the relay server. Mount Handler; call Shutdown to drain.
 type Relay struct {
-	cfg        Config
-	allow      policy // dial rules for everyone
-	allowLn    policy // listen rules for everyone
-	tokens     []*token
-	trusted    []netip.Prefix
-	acceptOpts *websocket.AcceptOptions
-	log        *slog.Logger
-	metrics    *metrics
-	handler    http.Handler
+	cfg     Config
+	cur     atomic.Pointer[live] // rules, tokens, origins, limits: Reload swaps them
+	trusted []netip.Prefix
+	log     *slog.Logger
+	metrics *metrics
+	handler http.Handler
 
 	mu      sync.Mutex
 	closing bool
@@ -96,12 +92,9 @@ type Relay struct {
 
 // New checks cfg and returns a Relay.
 func New(cfg Config) (*Relay, error) {
-	setDefault(&cfg.MaxStreams, DefaultMaxStreams)
-	setDefault(&cfg.MaxStreamsPerClient, DefaultMaxStreamsPerClient)
+	applyLiveDefaults(&cfg)
 	setDefault(&cfg.MaxMessageSize, DefaultMaxMessageSize)
-	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
-	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
 	setDefault(&cfg.AcceptTimeout, DefaultAcceptTimeout)
 	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerClient < 0 || cfg.MaxMessageSize < 0 ||
 		cfg.IdleTimeout < 0 || cfg.DialTimeout < 0 || cfg.AcceptTimeout < 0 || cfg.HandshakeTimeout < 0 {
@@ -127,21 +120,13 @@ func New(cfg Config) (*Relay, error) {
 		perIP:   map[netip.Prefix]int{},
 		listens: map[*listenBridge]struct{}{},
 	}
-	var err error
-	if r.allow, err = parsePolicy(cfg.Allow); err != nil {
-		return nil, fmt.Errorf("allow: %w", err)
-	}
-	if r.allowLn, err = parsePolicy(cfg.AllowListen); err != nil {
-		return nil, fmt.Errorf("allow-listen: %w", err)
-	}
-	if r.tokens, err = r.compileTokens(cfg.Tokens); err != nil {
+	lv, err := compileLive(cfg)
+	if err != nil {
 		return nil, err
 	}
+	r.cur.Store(lv)
 	if r.trusted, err = parsePrefixes(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("trusted-proxy: %w", err)
-	}
-	if r.acceptOpts, err = acceptOptions(cfg.AllowOrigins); err != nil {
-		return nil, err
 	}
 	r.handler = r.routes()
 	return r, nil
