@@ -17,7 +17,7 @@ import (
 
 func init() { commands["serve"] = runServe }
 
-const serveUsage = `usage: tunnelkit serve [--listen ADDR] [--allow RULE]... [flags]
+const serveUsage = `usage: tunnelkit serve [--config FILE] [--listen ADDR] [--allow RULE]... [flags]
 
 Serves the relay (WebSocket streams to TCP) and the web UI on one address.
 The relay is deny by default: it dials only what --allow names and listens
@@ -29,12 +29,21 @@ not numeric aliases of its address. Link-local and metadata addresses
 (169.254.0.0/16, fe80::/10, fd00:ec2::254) need a rule naming them by
 address.
 
+--config FILE reads these settings from TOML whose keys are the flag
+names below (listen = "0.0.0.0:443", allow = ["db.internal:5432"],
+max-streams = 2048, idle-timeout = "15m"); a flag on the command line wins
+over its key. SIGHUP re-reads the config, rules and token files and applies
+rules, tokens, origins and limits to new streams; running streams stay. A
+file that does not check out is logged and the running settings kept.
+
 flags:
 `
 
 // serveOptions is the command line of tunnelkit serve.
 type serveOptions struct {
-	listen, config, tokenFile, publicHost string
+	args                                  []string // as given: a reload parses them again
+	listen, configFile, rules             string
+	tokenFile, publicHost                 string
 	allow, allowListen, origins, proxies  repeated
 	maxStreams, maxPerClient              int
 	maxMsg                                int64
@@ -59,12 +68,13 @@ func runServe(ctx context.Context, args []string) error {
 }
 
 func parseServeArgs(args []string) (*serveOptions, error) {
-	o := &serveOptions{}
+	o := &serveOptions{args: args}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "serve on `ADDR` (HOST:PORT)")
 	fs.Var(&o.allow, "allow", "allow dialing `RULE` (repeatable)")
 	fs.Var(&o.allowListen, "allow-listen", "allow listening on `RULE` (repeatable)")
-	fs.StringVar(&o.config, "config", "", "read rules from `FILE`: one per line, RULE to dial, listen=RULE to listen, # comments")
+	fs.StringVar(&o.configFile, "config", "", "read settings from TOML `FILE` whose keys are these flags' names; flags win")
+	fs.StringVar(&o.rules, "rules", "", "read rules from `FILE`: one per line, RULE to dial, listen=RULE to listen, # comments")
 	fs.StringVar(&o.tokenFile, "token-file", "", "require a token from `FILE`: per line TOKEN [name=NAME] [RULE|listen=RULE]...")
 	fs.Var(&o.origins, "allow-origin", "also accept browser pages from `ORIGIN` (host pattern, repeatable)")
 	fs.StringVar(&o.publicHost, "public-host", "", "answer only requests for `HOST[:PORT]` (the Host header)")
@@ -84,6 +94,11 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	if fs.NArg() > 0 {
 		return nil, badUsage("serve", "unexpected argument %q (rules go after --allow)", fs.Arg(0))
 	}
+	if o.configFile != "" {
+		if err := applyConfigFile(fs, o.configFile); err != nil {
+			return nil, err
+		}
+	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, badUsage("serve", "--tls-cert and --tls-key go together")
 	}
@@ -101,7 +116,7 @@ func (o *serveOptions) logger() (*slog.Logger, error) {
 }
 
 // relayConfig builds the relay's configuration from the flags and the
-// --config and --token-file files, and checks it is safe to expose.
+// --rules and --token-file files, and checks it is safe to expose.
 func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 	cfg := relay.Config{
 		Allow:               o.allow,
@@ -116,8 +131,8 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 		DialTimeout:         o.dialTimeout,
 		Logger:              logger,
 	}
-	if o.config != "" {
-		a, al, err := readRuleFile(o.config)
+	if o.rules != "" {
+		a, al, err := readRuleFile(o.rules)
 		if err != nil {
 			return cfg, err
 		}
@@ -135,16 +150,16 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 	return cfg, err
 }
 
-// readRuleFile reads --config FILE.
+// readRuleFile reads --rules FILE.
 func readRuleFile(file string) (allow, allowListen []string, err error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--config: %w", err)
+		return nil, nil, fmt.Errorf("--rules: %w", err)
 	}
 	defer f.Close()
 	allow, allowListen, err = relay.ParseRuleFile(f)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--config %s: %w", file, err)
+		return nil, nil, fmt.Errorf("--rules %s: %w", file, err)
 	}
 	return allow, allowListen, nil
 }
@@ -193,9 +208,14 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 		scheme = "https"
 	}
 	fmt.Fprintf(os.Stderr, "tunnelkit serve: listening on %s://%s/\n", scheme, ln.Addr())
+	for _, line := range describePolicy(cfg) {
+		fmt.Fprintln(os.Stderr, "tunnelkit serve: "+line)
+	}
 	if len(cfg.Allow)+len(cfg.AllowListen) == 0 && len(cfg.Tokens) == 0 {
 		fmt.Fprintln(os.Stderr, "tunnelkit serve: no --allow or --allow-listen rules: the relay will refuse every stream")
 	}
+	stopReload := o.reloadOnHangup(ctx, rl, cfg)
+	defer stopReload()
 	return serveThenDrain(ctx, "serve", srv, rl, o.drain, func() error {
 		if o.tlsCert != "" {
 			return srv.ServeTLS(ln, o.tlsCert, o.tlsKey)
