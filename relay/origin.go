@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/coder/websocket"
@@ -32,12 +33,17 @@ func acceptOptions(origins []string) (*websocket.AcceptOptions, error) {
 // checkHost answers only requests for the public host, when one is set:
 // it keeps DNS-rebinding pages from reaching the relay by another name.
 func (r *Relay) checkHost(next http.Handler) http.Handler {
-	want := r.cfg.PublicHost
-	if want == "" {
+	var wants []string
+	for _, h := range append([]string{r.cfg.PublicHost}, r.cfg.ExtraPublicHosts...) {
+		if h != "" {
+			wants = append(wants, h)
+		}
+	}
+	if len(wants) == 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if !hostMatches(req.Host, want) {
+		if !slices.ContainsFunc(wants, func(want string) bool { return hostMatches(req.Host, want) }) {
 			r.metrics.refusals.WithLabelValues("host").Inc()
 			r.log.Warn("refused", "reason", "host", "host", req.Host, "from", req.RemoteAddr)
 			http.Error(w, fmt.Sprintf("tunnelkit relay: Host %q is not this relay's public host (see --public-host)", req.Host), http.StatusMisdirectedRequest)

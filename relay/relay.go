@@ -39,6 +39,10 @@ type Config struct {
 	AllowOrigins []string
 	// PublicHost, when set, is the only Host header the relay answers.
 	PublicHost string
+	// ExtraPublicHosts are more names answered as PublicHost is (the
+	// names of the relay's ACME certificates); any of them turns the Host
+	// check on.
+	ExtraPublicHosts []string
 	// TrustedProxies are CIDRs (or addresses) whose X-Forwarded-For is used.
 	TrustedProxies []string
 

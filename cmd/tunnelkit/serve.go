@@ -41,14 +41,15 @@ flags:
 
 // serveOptions is the command line of tunnelkit serve.
 type serveOptions struct {
-	args                                  []string // as given: a reload parses them again
-	listen, configFile, rules             string
-	tokenFile, publicHost                 string
-	allow, allowListen, origins, proxies  repeated
-	maxStreams, maxPerClient              int
-	maxMsg                                int64
-	idle, dialTimeout, drain              time.Duration
-	logFormat, tlsCert, tlsKey            string
+	args                                 []string // as given: a reload parses them again
+	listen, configFile, rules            string
+	tokenFile, publicHost                string
+	allow, allowListen, origins, proxies repeated
+	maxStreams, maxPerClient             int
+	maxMsg                               int64
+	idle, dialTimeout, drain             time.Duration
+	logFormat, tlsCert, tlsKey           string
+	acme                                 acmeOptions
 }
 
 func runServe(ctx context.Context, args []string) error {
@@ -88,6 +89,11 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "audit log format: `text` or json")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` for --tls-cert")
+	fs.Var(&o.acme.domains, "acme-domain", "get and renew a certificate for `NAME` by ACME (TLS-ALPN-01 on --listen; repeatable)")
+	fs.StringVar(&o.acme.cache, "acme-cache", "", "keep ACME account and certificates in `DIR` (made 0700)")
+	fs.StringVar(&o.acme.email, "acme-email", "", "contact `ADDRESS` for the ACME account")
+	fs.StringVar(&o.acme.ca, "acme-ca", "", "ACME directory `URL` (default Let's Encrypt)")
+	fs.StringVar(&o.acme.caRoot, "acme-ca-root", "", "trust root `PEMFILE` for talking to --acme-ca")
 	if err := parseFlags(fs, serveUsage, args); err != nil {
 		return nil, err
 	}
@@ -101,6 +107,9 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, badUsage("serve", "--tls-cert and --tls-key go together")
+	}
+	if err := o.acme.check(o.tlsCert); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -130,6 +139,7 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 		IdleTimeout:         o.idle,
 		DialTimeout:         o.dialTimeout,
 		Logger:              logger,
+		ExtraPublicHosts:    o.acme.domains, // the names its certificates are for
 	}
 	if o.rules != "" {
 		a, al, err := readRuleFile(o.rules)
@@ -204,8 +214,18 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	scheme := "http"
-	if o.tlsCert != "" {
+	if o.tlsCert != "" || o.acme.on() {
 		scheme = "https"
+	}
+	if o.acme.on() {
+		m, err := o.acme.manager()
+		if err != nil {
+			ln.Close()
+			rl.Shutdown(context.Background())
+			return err
+		}
+		srv.TLSConfig = acmeTLSConfig(m)
+		o.acme.prefetch(m, cfg.Logger)
 	}
 	fmt.Fprintf(os.Stderr, "tunnelkit serve: listening on %s://%s/\n", scheme, ln.Addr())
 	for _, line := range describePolicy(cfg) {
@@ -217,8 +237,8 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 	stopReload := o.reloadOnHangup(ctx, rl, cfg)
 	defer stopReload()
 	return serveThenDrain(ctx, "serve", srv, rl, o.drain, func() error {
-		if o.tlsCert != "" {
-			return srv.ServeTLS(ln, o.tlsCert, o.tlsKey)
+		if o.tlsCert != "" || o.acme.on() {
+			return srv.ServeTLS(ln, o.tlsCert, o.tlsKey) // with ACME both are "": TLSConfig has them
 		}
 		return srv.Serve(ln)
 	})

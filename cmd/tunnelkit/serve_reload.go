@@ -78,6 +78,7 @@ func (o *serveOptions) restartOnly(n *serveOptions) []string {
 	}
 	check("listen", o.listen != n.listen)
 	check("tls-cert", o.tlsCert != n.tlsCert || o.tlsKey != n.tlsKey)
+	check("acme-domain", !slices.Equal(o.acme.domains, n.acme.domains) || o.acme.ca != n.acme.ca)
 	check("trusted-proxy", !slices.Equal(o.proxies, n.proxies))
 	check("public-host", o.publicHost != n.publicHost)
 	check("max-message-size", o.maxMsg != n.maxMsg)
