@@ -50,6 +50,7 @@ type serveOptions struct {
 	idle, dialTimeout, drain             time.Duration
 	logFormat, tlsCert, tlsKey           string
 	acme                                 acmeOptions
+	metricsListen                        string
 }
 
 func runServe(ctx context.Context, args []string) error {
@@ -89,6 +90,7 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "audit log format: `text` or json")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` for --tls-cert")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve /metrics (and /healthz) on `ADDR` instead of --listen")
 	fs.Var(&o.acme.domains, "acme-domain", "get and renew a certificate for `NAME` by ACME (TLS-ALPN-01 on --listen; repeatable)")
 	fs.StringVar(&o.acme.cache, "acme-cache", "", "keep ACME account and certificates in `DIR` (made 0700)")
 	fs.StringVar(&o.acme.email, "acme-email", "", "contact `ADDRESS` for the ACME account")
@@ -202,8 +204,15 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 		rl.Shutdown(context.Background())
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
+	handler, stopMetrics, err := o.startMetrics(rl, rl.WithUI(web.Handler()))
+	if err != nil {
+		ln.Close()
+		rl.Shutdown(context.Background())
+		return err
+	}
+	defer stopMetrics()
 	srv := &http.Server{
-		Handler:           rl.WithUI(web.Handler()),
+		Handler:           handler,
 		ReadHeaderTimeout: rl.HandshakeTimeout(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,6 +191,37 @@ token-file = "tokens"
 		_, err := parseServeArgs([]string{"--config", conf})
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), conf) {
 			t.Errorf("config %q: err %v, want it to name the file and say %q", c.body, err, c.want)
+		}
+	}
+}
+
+// TestServeMetricsListen: --metrics-listen serves /metrics and /healthz on
+// a port of their own; the public listener no longer shows metrics.
+func TestServeMetricsListen(t *testing.T) {
+	bin := buildTunnelkit(t)
+	addr, metrics := loopbackAddr(t), loopbackAddr(t)
+	p := startServe(t, bin, "--listen", addr, "--metrics-listen", metrics)
+	p.waitFor(t, func(out string) bool { return strings.Contains(out, "listening on") })
+	for _, c := range []struct {
+		url  string
+		code int
+	}{
+		{"http://" + metrics + "/metrics", 200},
+		{"http://" + metrics + "/healthz", 200},
+		{"http://" + addr + "/healthz", 200},
+		{"http://" + addr + "/metrics", 404},
+	} {
+		resp, err := http.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.code {
+			t.Errorf("GET %s: %d, want %d", c.url, resp.StatusCode, c.code)
+		}
+		if c.code == 200 && strings.HasSuffix(c.url, "/metrics") && !strings.Contains(string(body), "tunnelkit_relay_") {
+			t.Errorf("metrics port: %.200s", body)
 		}
 	}
 }

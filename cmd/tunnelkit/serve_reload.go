@@ -83,6 +83,7 @@ func (o *serveOptions) restartOnly(n *serveOptions) []string {
 	check("public-host", o.publicHost != n.publicHost)
 	check("max-message-size", o.maxMsg != n.maxMsg)
 	check("log-format", o.logFormat != n.logFormat)
+	check("metrics-listen", o.metricsListen != n.metricsListen)
 	return out
 }
 
