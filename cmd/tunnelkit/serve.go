@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -51,6 +52,8 @@ type serveOptions struct {
 	logFormat, tlsCert, tlsKey           string
 	acme                                 acmeOptions
 	metricsListen                        string
+	pageGateway, pageUser, pathPrefix    string
+	page                                 web.PageConfig
 }
 
 func runServe(ctx context.Context, args []string) error {
@@ -91,6 +94,9 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` for --tls-cert")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve /metrics (and /healthz) on `ADDR` instead of --listen")
+	fs.StringVar(&o.pageGateway, "page-gateway", "", "preset the page's gateway to `HOST:PORT`")
+	fs.StringVar(&o.pageUser, "page-user", "", "preset the page's user to `USER`")
+	fs.StringVar(&o.pathPrefix, "path-prefix", "", "serve the page and the relay under `PATH` (e.g. /tunnel/), for a balancer routing by path")
 	fs.Var(&o.acme.domains, "acme-domain", "get and renew a certificate for `NAME` by ACME (TLS-ALPN-01 on --listen; repeatable)")
 	fs.StringVar(&o.acme.cache, "acme-cache", "", "keep ACME account and certificates in `DIR` (made 0700)")
 	fs.StringVar(&o.acme.email, "acme-email", "", "contact `ADDRESS` for the ACME account")
@@ -111,6 +117,13 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 		return nil, badUsage("serve", "--tls-cert and --tls-key go together")
 	}
 	if err := o.acme.check(o.tlsCert); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.page, err = o.pageConfig(); err != nil {
+		return nil, err
+	}
+	if o.pathPrefix, err = cleanPrefix(o.pathPrefix); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -204,7 +217,7 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 		rl.Shutdown(context.Background())
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
-	handler, stopMetrics, err := o.startMetrics(rl, rl.WithUI(web.Handler()))
+	handler, stopMetrics, err := o.startMetrics(rl, o.publicHandler(rl, o.page))
 	if err != nil {
 		ln.Close()
 		rl.Shutdown(context.Background())
@@ -236,7 +249,7 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 		srv.TLSConfig = acmeTLSConfig(m)
 		o.acme.prefetch(m, cfg.Logger)
 	}
-	fmt.Fprintf(os.Stderr, "tunnelkit serve: listening on %s://%s/\n", scheme, ln.Addr())
+	fmt.Fprintf(os.Stderr, "tunnelkit serve: listening on %s://%s%s\n", scheme, ln.Addr(), cmp.Or(o.pathPrefix, "/"))
 	for _, line := range describePolicy(cfg) {
 		fmt.Fprintln(os.Stderr, "tunnelkit serve: "+line)
 	}

@@ -225,3 +225,64 @@ func TestServeMetricsListen(t *testing.T) {
 		}
 	}
 }
+
+// TestServePagePresetAndPrefix: --page-gateway and --page-user answer at
+// page-config.json; --path-prefix serves the page and the relay under it
+// (the relay URL the page derives from its own directory works), nothing
+// outside it but /healthz.
+func TestServePagePresetAndPrefix(t *testing.T) {
+	bin := buildTunnelkit(t)
+	echo := sshtest.StartEcho(t, "127.0.0.1:0")
+	addr := loopbackAddr(t)
+	p := startServe(t, bin, "--listen", addr, "--allow", echo, "--path-prefix", "/tunnel/",
+		"--page-gateway", "gateway.internal:2222", "--page-user", "alice")
+	p.waitFor(t, func(out string) bool { return strings.Contains(out, "listening on http://"+addr+"/tunnel/") })
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) (int, string, http.Header) {
+		t.Helper()
+		resp, err := noRedirect.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	if code, body, h := get("/tunnel/page-config.json"); code != 200 || body != `{"host":"gateway.internal","port":2222,"user":"alice"}` || h.Get("Content-Type") != "application/json" {
+		t.Errorf("page-config.json: %d %q %q", code, body, h.Get("Content-Type"))
+	}
+	if code, body, _ := get("/tunnel/"); code != 200 || !strings.Contains(body, "<html") {
+		t.Errorf("the page under the prefix: %d %.100q", code, body)
+	}
+	if code, _, h := get("/tunnel"); code/100 != 3 || h.Get("Location") != "/tunnel/" {
+		t.Errorf("/tunnel: %d to %q, want a redirect to /tunnel/", code, h.Get("Location"))
+	}
+	for _, path := range []string{"/", "/v1/dial", "/index.html"} {
+		if code, _, _ := get(path); code != 404 {
+			t.Errorf("%s outside the prefix: %d, want 404", path, code)
+		}
+	}
+	for _, path := range []string{"/healthz", "/tunnel/healthz"} {
+		if code, _, _ := get(path); code != 200 {
+			t.Errorf("%s: %d, want 200", path, code)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := echoThrough(ctx, "ws://"+addr+"/tunnel/", echo); err != nil {
+		t.Errorf("relay under the prefix: %v", err)
+	}
+	// Without a preset the page gets 204, as for demo.json.
+	addr2 := loopbackAddr(t)
+	p2 := startServe(t, bin, "--listen", addr2)
+	p2.waitFor(t, func(out string) bool { return strings.Contains(out, "listening on") })
+	resp, err := http.Get("http://" + addr2 + "/page-config.json")
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Errorf("page-config.json without a preset: %v %v, want 204", resp.Status, err)
+	}
+	for _, bad := range [][]string{{"--page-gateway", "nohost"}, {"--page-gateway", "h:0"}, {"--path-prefix", "tunnel"}} {
+		if _, err := parseServeArgs(bad); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: err %v, want one naming %s", bad, err, bad[0])
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"tunnelkit/relay"
@@ -32,7 +33,7 @@ func (o *serveOptions) startMetrics(rl *relay.Relay, public http.Handler) (http.
 		<-done
 	}
 	withoutMetrics := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path == "/metrics" {
+		if strings.HasSuffix(req.URL.Path, "/metrics") { // under --path-prefix too
 			http.Error(w, "tunnelkit relay: metrics are served on the metrics port", http.StatusNotFound)
 			return
 		}

@@ -84,6 +84,8 @@ func (o *serveOptions) restartOnly(n *serveOptions) []string {
 	check("max-message-size", o.maxMsg != n.maxMsg)
 	check("log-format", o.logFormat != n.logFormat)
 	check("metrics-listen", o.metricsListen != n.metricsListen)
+	check("page-gateway", o.page != n.page)
+	check("path-prefix", o.pathPrefix != n.pathPrefix)
 	return out
 }
 
