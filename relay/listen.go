@@ -265,19 +265,22 @@ func pingLoop(s *stream, ws *websocket.Conn) {
 	}
 }
 
-// add registers ac under a new connection id; false once the listener is
-// closed or holds wire.MaxAccepted connections.
-func (lb *listenBridge) add(ac *acceptedConn) bool {
+// add registers ac under a new connection id, or says why not: the
+// listener closed, or it holds wire.MaxAccepted connections.
+func (lb *listenBridge) add(ac *acceptedConn) (refused string) {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
-	if lb.closed || len(lb.conns) >= wire.MaxAccepted {
-		return false
+	switch {
+	case lb.closed:
+		return "listener closed"
+	case len(lb.conns) >= wire.MaxAccepted:
+		return fmt.Sprintf("listener %s holds %d connections already", lb.s.addr, wire.MaxAccepted)
 	}
 	lb.nextConn++
 	ac.id = lb.nextConn
 	lb.conns[ac.id] = ac
 	lb.wg.Add(1)
-	return true
+	return ""
 }
 
 func (lb *listenBridge) get(id uint32) *acceptedConn {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -293,4 +294,26 @@ func TestListenRefusals(t *testing.T) {
 	if len(rec.calls()) != 0 {
 		t.Fatalf("listen tests dialed %v", rec.calls())
 	}
+}
+
+// TestListenMaxAccepted: past wire.MaxAccepted open connections on one
+// listener, the next is closed at once and logged; the others stay.
+func TestListenMaxAccepted(t *testing.T) {
+	tr := startRelay(t, Config{AllowListen: []string{"127.0.0.1:*"}, MaxStreamsPerClient: 200})
+	ctx := testCtx(t, 30*time.Second)
+	ctl, bound := openListener(t, ctx, tr, "127.0.0.1:0")
+	defer ctl.CloseNow()
+	for range wire.MaxAccepted {
+		acceptOn(t, ctx, ctl, bound)
+	}
+	over, err := net.Dial("tcp", bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	over.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := over.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("connection over the limit: read %v, want EOF", err)
+	}
+	assertLog(t, tr, `"kind":"accept"`, `"close_code":4429`, fmt.Sprintf("holds %d connections", wire.MaxAccepted))
 }

@@ -48,9 +48,9 @@ func (r *Relay) admitAccepted(lb *listenBridge, conn net.Conn) error {
 	}
 	s.target, s.addr = lb.s.addr, remote
 	ac := &acceptedConn{lb: lb, s: s, conn: conn, flow: newDownWindow(lb.window), q: newUpQueue()}
-	if !lb.add(ac) {
+	if refused := lb.add(ac); refused != "" {
 		conn.Close()
-		r.refuse(s, "limit", wire.CloseOverLimit, fmt.Sprintf("listener %s holds %d connections already", lb.s.addr, wire.MaxAccepted))
+		r.refuse(s, "limit", wire.CloseOverLimit, refused)
 		r.release(s)
 		return nil
 	}
