@@ -51,6 +51,17 @@ func TestReload(t *testing.T) {
 	roundTrip(t, ctx, ws3, "kept")
 	ws3.CloseNow()
 
+	// Origins: a page from another origin, allowed from now on.
+	u := tr.wsURL("/v1/dial?target=" + echo2)
+	if _, err := tryConnect(ctx, u, dialOpts{origin: "https://team.example"}); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("cross-origin before the reload: %v, want a 403", err)
+	}
+	if err := tr.Reload(Config{Allow: []string{echo2}, AllowOrigins: []string{"team.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	wo := connect(t, ctx, u, dialOpts{origin: "https://team.example"})
+	wo.CloseNow()
+
 	// Tokens: required from now on.
 	secret := strings.Repeat("s", 32)
 	if err := tr.Reload(Config{Allow: []string{echo2}, Tokens: []Token{{Name: "ops", Secret: secret}}}); err != nil {
