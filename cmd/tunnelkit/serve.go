@@ -33,9 +33,10 @@ address.
 --config FILE reads these settings from TOML whose keys are the flag
 names below (listen = "0.0.0.0:443", allow = ["db.internal:5432"],
 max-streams = 2048, idle-timeout = "15m"); a flag on the command line wins
-over its key. SIGHUP re-reads the config, rules and token files and applies
-rules, tokens, origins and limits to new streams; running streams stay. A
-file that does not check out is logged and the running settings kept.
+over its key. SIGHUP, or a change of the config, rules or token file
+(checked every 2 s), re-reads them and applies rules, tokens, origins and
+limits to new streams; running streams stay. A file that does not check
+out is logged and the running settings kept.
 
 flags:
 `

@@ -70,7 +70,7 @@ func refusedByPolicy(err error) bool {
 // rules file named relative to it); SIGHUP after the rules changed allows
 // the new target and refuses the old one for new streams while a stream
 // held from before keeps working; a broken file is logged with its line and
-// the running rules stay.
+// the running rules stay; a changed file is picked up without a signal.
 func TestServeConfigReloadOnHangup(t *testing.T) {
 	bin := buildTunnelkit(t)
 	echo1 := sshtest.StartEcho(t, "127.0.0.1:0")
@@ -150,6 +150,17 @@ func TestServeConfigReloadOnHangup(t *testing.T) {
 	}
 	if err := roundTripConn(held, "still held"); err != nil {
 		t.Fatalf("held stream after failed reloads: %v", err)
+	}
+
+	// No signal: a changed rules file is noticed and applied by itself.
+	n := strings.Count(p.output(), "msg=reloaded")
+	write(rules, echo1+"\n")
+	p.waitFor(t, func(out string) bool { return strings.Count(out, "msg=reloaded") > n })
+	if err := echoThrough(ctx, url, echo1); err != nil {
+		t.Fatalf("after the rules file changed: %v", err)
+	}
+	if err := roundTripConn(held, "held to the end"); err != nil {
+		t.Fatalf("held stream after the watched reload: %v", err)
 	}
 }
 

@@ -6,31 +6,47 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"tunnelkit/relay"
 )
 
-// reloadOnHangup re-reads the command line's files on every SIGHUP and
-// hands the relay the new rules, tokens, origins and limits. It returns a
+// reloadOnHangup re-reads the command line's files on every SIGHUP, and
+// when one of them changes (polled: no dependency, and it works on every
+// file system), and hands the relay the new rules, tokens, origins and
+// limits. It returns a
 // function that stops it and waits for it.
 func (o *serveOptions) reloadOnHangup(ctx context.Context, rl *relay.Relay, running relay.Config) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	ctx, cancel := context.WithCancel(ctx)
+	tick := time.NewTicker(watchInterval)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer tick.Stop()
+		cur := o // whose files are watched: the last good reload's
+		seen := cur.fileStamps()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if cfg, ok := o.reload(rl, running); ok {
-					running = cfg
+			case <-tick.C:
+				now := cur.fileStamps()
+				if now == seen {
+					continue
 				}
+				seen = now
+				running.Logger.Info("reload: a config file changed", "files", cur.watchedFiles())
+			}
+			if cfg, n, ok := o.reload(rl, running); ok {
+				running, cur = cfg, n
+				seen = cur.fileStamps()
 			}
 		}
 	}()
@@ -43,11 +59,11 @@ func (o *serveOptions) reloadOnHangup(ctx context.Context, rl *relay.Relay, runn
 
 // reload applies the files as they are now. What fails to parse or check
 // is logged, with the file and what is wrong, and nothing changes.
-func (o *serveOptions) reload(rl *relay.Relay, running relay.Config) (relay.Config, bool) {
+func (o *serveOptions) reload(rl *relay.Relay, running relay.Config) (relay.Config, *serveOptions, bool) {
 	log := running.Logger
-	fail := func(err error) (relay.Config, bool) {
+	fail := func(err error) (relay.Config, *serveOptions, bool) {
 		log.Error("reload failed: kept the running configuration", "err", err.Error())
-		return running, false
+		return running, nil, false
 	}
 	n, err := parseServeArgs(o.args)
 	if err != nil {
@@ -64,7 +80,7 @@ func (o *serveOptions) reload(rl *relay.Relay, running relay.Config) (relay.Conf
 		log.Warn("reload: these settings take effect on restart only", "changed", changed)
 	}
 	log.Info("reloaded", "policy", describePolicy(cfg))
-	return cfg, true
+	return cfg, n, true
 }
 
 // restartOnly names the settings that differ in n but need a restart: the
@@ -132,4 +148,32 @@ func prefixAll(p string, l []string) []string {
 		return nil
 	}
 	return []string{p + listOrNone(l, "")}
+}
+
+// watchInterval is how often the config, rules and token files are
+// checked for a change.
+const watchInterval = 2 * time.Second
+
+func (o *serveOptions) watchedFiles() []string {
+	var out []string
+	for _, f := range []string{o.configFile, o.rules, o.tokenFile} {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// fileStamps sums up the watched files' sizes and modification times: a
+// different sum is a change (a file that went away counts as one too).
+func (o *serveOptions) fileStamps() string {
+	var b strings.Builder
+	for _, f := range o.watchedFiles() {
+		if fi, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "%s %d %d;", f, fi.Size(), fi.ModTime().UnixNano())
+		} else {
+			fmt.Fprintf(&b, "%s missing;", f)
+		}
+	}
+	return b.String()
 }
