@@ -169,6 +169,12 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 // missing Chromium fails the test, elsewhere it skips it.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	return newBrowserWith(t)
+}
+
+// newBrowserWith is newBrowser with extra Chromium options.
+func newBrowserWith(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	path := sshtest.RequireBinary(t, "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
@@ -183,6 +189,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("enable-precise-memory-info", true), // performance.memory without bucketing
 		chromedp.UserDataDir(t.TempDir()),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	if err := chromedp.Do(ctx); err != nil { // start the browser now, without a deadline

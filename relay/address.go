@@ -1,27 +1,11 @@
 package relay
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 
 	"tunnelkit/relay/resolve"
 )
-
-const acceptIDLen = 32 // 128 bits in hex
-
-// parseAcceptID checks an accept id: 32 lower-case hex digits.
-func parseAcceptID(s string) (string, error) {
-	if len(s) != acceptIDLen {
-		return "", fmt.Errorf("bad accept id %q: want %d hex digits", truncate(s, 40), acceptIDLen)
-	}
-	for _, c := range []byte(s) {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return "", fmt.Errorf("bad accept id %q: want %d hex digits", s, acceptIDLen)
-		}
-	}
-	return s, nil
-}
 
 // parseListenAddr reads the listen bridge's addr: HOST:PORT, where an empty
 // host or "*" means every IPv4 interface, as in OpenSSH.

@@ -52,10 +52,15 @@ func (r *Relay) bridge(s *stream, ws *websocket.Conn, conn net.Conn) {
 // watchIdle waits for the stream to finish, finishing it with 4408 when no
 // byte has moved either way for the idle timeout. Traffic resets the clock;
 // nothing else does. On a flow-controlled stream it also looks for a queue
-// stuck behind a client that vanished (stall.go).
+// stuck behind a client that vanished (stall.go); ws is nil for a
+// connection carried on a listen control stream, which has no queue of its
+// own to ping about.
 func (r *Relay) watchIdle(s *stream, ws *websocket.Conn) {
-	idle := r.cfg.IdleTimeout
-	every := r.stallCheckEvery(s)
+	idle := r.live().idle
+	var every time.Duration
+	if ws != nil {
+		every = r.stallCheckEvery(s)
+	}
 	step := func(left time.Duration) time.Duration {
 		if every > 0 {
 			return min(left, every)

@@ -34,10 +34,15 @@ func FuzzControlMessage(f *testing.F) {
 			}
 		}
 		s := string(b)
-		if id, err := parseAcceptID(s); err == nil {
-			if id2, err := parseAcceptID(id); err != nil || id2 != id {
-				t.Fatalf("accept id %q does not re-parse", id)
+		for rest := b; len(rest) > 0; {
+			conn, payload, next, err := wire.NextFrame(rest)
+			if err != nil {
+				break
 			}
+			if conn == 0 || len(next)+len(payload)+wire.FrameHeader != len(rest) {
+				t.Fatalf("frame of %q: conn %d, %d payload bytes, %d left", rest, conn, len(payload), len(next))
+			}
+			rest = next
 		}
 		if h, p, err := parseListenAddr(s); err == nil {
 			c := resolve.JoinHostPort(h, p)

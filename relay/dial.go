@@ -36,12 +36,13 @@ func (r *Relay) serveDial(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	target := resolve.JoinHostPort(h, port)
-	pol := r.allow
+	lv := r.live()
+	pol := lv.allow
 	if s.token != nil {
 		pol = s.token.allow
 	}
 
-	ctx, cancel := context.WithTimeout(s.ctx, r.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, lv.dialTimeout)
 	defer cancel()
 	start := time.Now()
 	addrs, ok := r.allowedAddrs(ctx, s, pol, h, port, target, forDial)

@@ -158,28 +158,49 @@ func TestFlowDial(t *testing.T) {
 func TestFlowAccept(t *testing.T) {
 	tr := startRelay(t, Config{AllowListen: []string{"127.0.0.1:*"}})
 	ctx := testCtx(t, 60*time.Second)
-	ctl, bound := openListener(t, ctx, tr, "127.0.0.1:0")
+	ctl := connect(t, ctx, tr.wsURL("/v1/listen?addr=127.0.0.1:0&flow="+strconv.Itoa(flowWindow)), dialOpts{})
 	defer ctl.CloseNow()
-	tcp, err := net.Dial("tcp", bound)
-	if err != nil {
-		t.Fatal(err)
+	lm, err := readMessage(ctx, ctl)
+	if err != nil || lm.Type != "listening" {
+		t.Fatalf("listening = %+v %v", lm, err)
 	}
-	defer tcp.Close()
+	window := lm.Flow
+	tcp, id := acceptOn(t, ctx, ctl, lm.Addr)
 	go func() {
 		io.Copy(tcp, io.LimitReader(sshtest.Data(3), flowData))
 		tcp.(*net.TCPConn).CloseWrite()
 	}()
-	m, err := readMessage(ctx, ctl)
-	if err != nil || m.Type != "accept" {
-		t.Fatalf("accept = %+v %v", m, err)
+	// Acknowledge each quarter window, late: the relay never has more
+	// than the window out.
+	h := sha256.New()
+	var total, unacked int64
+	for done := false; !done; {
+		fs, m := nextOnControl(t, ctx, ctl)
+		if m.Type != "" {
+			t.Fatalf("control message %+v before the data ended", m)
+		}
+		for _, f := range fs {
+			if f.conn != id {
+				t.Fatalf("frame for %d, want %d", f.conn, id)
+			}
+			if len(f.data) == 0 {
+				done = true
+				break
+			}
+			h.Write(f.data)
+			total += int64(len(f.data))
+			if unacked += int64(len(f.data)); unacked > window {
+				t.Fatalf("relay has %d bytes unacknowledged, over the %d window", unacked, window)
+			}
+			if unacked >= window/2 {
+				sendControl(t, ctx, ctl, wire.Message{Type: "ack", Conn: id, N: unacked})
+				unacked = 0
+			}
+		}
 	}
-	ws := connect(t, ctx, tr.wsURL("/v1/accept?"+url.Values{"id": {m.ID}, "flow": {strconv.Itoa(flowWindow)}}.Encode()), dialOpts{})
-	defer ws.CloseNow()
-	open, err := readMessage(ctx, ws)
-	if err != nil {
-		t.Fatal(err)
+	if total != flowData || fmt.Sprintf("%x", h.Sum(nil)) != sshtest.DataSum(3, flowData) {
+		t.Fatalf("got %d bytes, sum %x; want %d bytes of Data(3)", total, h.Sum(nil), flowData)
 	}
-	flowStream(t, ctx, ws, open)
 }
 
 // TestFlowOff: without ?flow the relay acknowledges none, sends without

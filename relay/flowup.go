@@ -78,6 +78,13 @@ func (q *upQueue) put(p []byte) error {
 	return nil
 }
 
+// room is what the client may still send unacknowledged.
+func (q *upQueue) room() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return wire.UpCredit - q.unacked
+}
+
 // closeWrite queues the client's half-close behind its data.
 func (q *upQueue) closeWrite() {
 	q.mu.Lock()
@@ -153,6 +160,17 @@ func (q *upQueue) next(ctx context.Context) ([]byte, bool) {
 // send for them once a quarter of the credit was written since the last
 // ack; nil until then.
 func (q *upQueue) dropWritten(n int) (ack []byte) {
+	if acked := q.drop(n); acked > 0 {
+		q.ack = wire.AppendAck(q.ack[:0], int64(acked))
+		return q.ack
+	}
+	return nil
+}
+
+// drop drops n bytes written to the target and returns how many to
+// acknowledge now: 0 until a quarter of the credit was written since the
+// last ack.
+func (q *upQueue) drop(n int) (acked int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.r = (q.r + n) % len(*q.ring)
@@ -163,12 +181,12 @@ func (q *upQueue) dropWritten(n int) (ack []byte) {
 		q.ring = nil
 	}
 	if q.written += n; q.written < q.credit/4 {
-		return nil
+		return 0
 	}
-	q.ack = wire.AppendAck(q.ack[:0], int64(q.written))
+	acked = q.written
 	q.unacked -= q.written
 	q.written = 0
-	return q.ack
+	return acked
 }
 
 // writeUp writes queued client bytes to the target and acknowledges them

@@ -21,6 +21,7 @@ type hostRule struct {
 
 func newHostRule(cfg Config) hostRule {
 	h := hostRule{public: append([]string(nil), cfg.PublicHosts...)}
+	h.public = append(h.public, cfg.ExtraPublicHosts...)
 	if cfg.PublicHost != "" {
 		h.public = append(h.public, cfg.PublicHost)
 	}

@@ -10,10 +10,10 @@ import (
 // r.mu is held.
 func (r *Relay) overLimitLocked(client netip.Addr) (reason, hint string) {
 	switch {
-	case len(r.streams) >= r.cfg.MaxStreams:
-		return fmt.Sprintf("relay at its limit of %d streams", r.cfg.MaxStreams), "see --max-streams"
-	case r.perIP[clientKey(client)] >= r.cfg.MaxStreamsPerClient:
-		return fmt.Sprintf("too many streams from %s: limit %d", clientLabel(client), r.cfg.MaxStreamsPerClient), "see --max-streams-per-client"
+	case len(r.streams) >= r.live().maxStreams:
+		return fmt.Sprintf("relay at its limit of %d streams", r.live().maxStreams), "see --max-streams"
+	case r.perIP[clientKey(client)] >= r.live().maxStreamsPerClient:
+		return fmt.Sprintf("too many streams from %s: limit %d", clientLabel(client), r.live().maxStreamsPerClient), "see --max-streams-per-client"
 	}
 	return "", ""
 }

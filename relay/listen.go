@@ -2,9 +2,8 @@ package relay
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -17,35 +16,26 @@ import (
 	"tunnelkit/relay/wire"
 )
 
-const (
-	// maxPendingPerListener bounds accepted connections waiting for their
-	// stream, so a flood of connections cannot pile up on the relay.
-	maxPendingPerListener = 64
-	// controlPingInterval detects a control stream whose peer vanished
-	// without closing (a dropped network): its listener must not linger.
-	controlPingInterval = 30 * time.Second
-)
+// controlPingInterval detects a control stream whose peer vanished without
+// closing (a dropped network): its listener must not linger.
+const controlPingInterval = 30 * time.Second
 
-// listenBridge is one listener on the relay host, owned by a control stream.
+// listenBridge is one listener on the relay host, owned by a control
+// stream. The connections it accepts travel on that same stream (framed,
+// each with its own flow control: listenconn.go), so a balancer without
+// affinity cannot send them to another relay.
 type listenBridge struct {
-	s  *stream
-	ws *websocket.Conn
-	ln net.Listener
+	s      *stream
+	ws     *websocket.Conn
+	ln     net.Listener
+	window int64 // flow control window of each accepted connection
 
-	mu      sync.Mutex
-	stopped bool // no longer accepting (shutdown)
-	closed  bool // closed with everything it accepted
-	pending map[string]*pendingConn
-	claimed map[*stream]struct{}
-}
-
-// pendingConn is an accepted connection waiting for its /v1/accept stream.
-type pendingConn struct {
-	id     string
-	conn   net.Conn
-	remote string
-	lb     *listenBridge
-	timer  *time.Timer
+	mu       sync.Mutex
+	stopped  bool // no longer accepting (shutdown)
+	closed   bool // closed with everything it accepted
+	nextConn uint32
+	conns    map[uint32]*acceptedConn
+	wg       sync.WaitGroup // the accepted connections' goroutines
 }
 
 // serveListen is GET /v1/listen?addr=HOST:PORT: the control stream of a
@@ -63,18 +53,28 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 		r.refuse(s, "bad_target", wire.CloseBadRequest, fmt.Sprintf("bad listen address %q: %v", truncate(s.target, 64), err))
 		return
 	}
+	window, err := parseFlow(req)
+	if err != nil {
+		r.refuse(s, "bad_request", wire.CloseBadRequest, err.Error())
+		return
+	}
+	if window == 0 {
+		window = wire.DefaultAcceptWindow
+	}
+	window = min(window, wire.MaxAcceptWindow)
 	target := resolve.JoinHostPort(h, port)
-	pol := r.allowLn
+	lv := r.live()
+	pol := lv.allowLn
 	if s.token != nil {
 		pol = s.token.allowLn
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, r.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, lv.dialTimeout)
 	defer cancel()
 	ln, ok := r.bindAllowed(ctx, s, pol, h, port, target)
 	if !ok {
 		return
 	}
-	lb := &listenBridge{s: s, ws: ws, ln: ln, pending: map[string]*pendingConn{}, claimed: map[*stream]struct{}{}}
+	lb := &listenBridge{s: s, ws: ws, ln: ln, window: window, conns: map[uint32]*acceptedConn{}}
 	if !r.addListener(lb) {
 		ln.Close()
 		s.finish(wire.CloseShuttingDown, errShuttingDown.Error())
@@ -82,8 +82,8 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	}
 	defer r.removeListener(lb)
 	s.addr = canonicalAddr(ln.Addr())
-	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeListening, Addr: s.addr, Max: r.cfg.MaxMessageSize}); err != nil {
-		lb.close(r)
+	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeListening, Addr: s.addr, Max: r.cfg.MaxMessageSize, Flow: window, Credit: wire.UpCredit}); err != nil {
+		lb.close()
 		s.finishHint(clientGone(err, 0))
 		return
 	}
@@ -91,12 +91,31 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); r.acceptLoop(lb) }()
-	go func() { defer wg.Done(); r.readControlStream(s, ws) }()
+	go func() { defer wg.Done(); r.readControlStream(lb) }()
 	go func() { defer wg.Done(); pingLoop(s, ws) }()
 	<-s.ctx.Done()
-	lb.close(r) // first: the port is free before the close handshake
+	lb.close() // first: the port is free before the close handshake
+	lb.waitConns(closeGrace)
 	closeWS(ws, s.code, s.reason)
 	wg.Wait()
+	lb.wg.Wait()
+}
+
+// closeGrace bounds the wait for the accepted connections' own closes to
+// go out before the control stream's: a client that stopped reading must
+// not hold the listener's end.
+const closeGrace = 2 * time.Second
+
+// waitConns waits, at most d, for the accepted connections to end.
+func (lb *listenBridge) waitConns(d time.Duration) {
+	done := make(chan struct{})
+	go func() { lb.wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // acceptLoop accepts connections and announces each on the control stream.
@@ -112,24 +131,19 @@ func (r *Relay) acceptLoop(lb *listenBridge) {
 			}
 			return
 		}
-		pc := &pendingConn{id: newAcceptID(), conn: conn, remote: canonicalAddr(conn.RemoteAddr()), lb: lb}
-		pc.timer = time.AfterFunc(r.cfg.AcceptTimeout, func() { r.expire(pc) })
-		if !r.addPending(pc) {
-			pc.timer.Stop()
-			conn.Close()
-			r.log.Warn("accepted connection dropped", "listener", lb.s.addr, "remote", pc.remote, "reason", "too many unclaimed connections")
-			continue
-		}
-		if err := writeMessage(context.Background(), lb.ws, wire.Message{Type: wire.TypeAccept, ID: pc.id, Remote: pc.remote}); err != nil {
+		if err := r.admitAccepted(lb, conn); err != nil {
 			lb.s.finishHint(clientGone(err, 0))
 			return
 		}
 	}
 }
 
-// readControlStream reads the control stream until the client closes it
-// or goes away; either ends the listener.
-func (r *Relay) readControlStream(s *stream, ws *websocket.Conn) {
+// readControlStream reads the control stream: frames of data for the
+// accepted connections, their acks and closes. It never waits for a
+// target: each connection queues within its credit. The client closing
+// the stream or going away ends the listener.
+func (r *Relay) readControlStream(lb *listenBridge) {
+	s, ws := lb.s, lb.ws
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	for {
@@ -138,14 +152,91 @@ func (r *Relay) readControlStream(s *stream, ws *websocket.Conn) {
 			s.finishHint(clientGone(err, r.cfg.MaxMessageSize))
 			return
 		}
-		if typ == websocket.MessageBinary {
-			s.finish(wire.CloseBadRequest, "no data on a listen control stream")
+		if typ == websocket.MessageText {
+			m, err := readControl(msg, *bp)
+			if err != nil {
+				s.finish(wire.CloseBadRequest, err.Error())
+				return
+			}
+			lb.control(m)
+			continue
+		}
+		if err := r.readFrames(lb, msg, *bp); err != nil {
+			if ce, ok := err.(frameError); ok {
+				s.finish(wire.CloseBadRequest, string(ce))
+			} else {
+				s.finishHint(clientGone(err, r.cfg.MaxMessageSize))
+			}
 			return
 		}
-		if _, err := readControl(msg, *bp); err != nil {
-			s.finish(wire.CloseBadRequest, err.Error())
-			return
+	}
+}
+
+// frameError is a malformed frame: it ends the control stream with 4400.
+type frameError string
+
+func (e frameError) Error() string { return string(e) }
+
+// readFrames hands the frames of one binary message to their connections.
+// Frames for a connection that has ended are dropped: the client may not
+// have seen its close yet.
+func (r *Relay) readFrames(lb *listenBridge, msg io.Reader, buf []byte) error {
+	var hdr [wire.FrameHeader]byte
+	for {
+		if _, err := io.ReadFull(msg, hdr[:]); err == io.EOF {
+			return nil
+		} else if err == io.ErrUnexpectedEOF {
+			return frameError("binary message ends inside a frame header")
+		} else if err != nil {
+			return err
 		}
+		id, n := wire.ParseFrameHeader(hdr[:])
+		if id == 0 {
+			return frameError("frame for connection 0")
+		}
+		ac := lb.get(id)
+		if ac != nil && int(n) > ac.q.room() {
+			ac.s.finish(wire.CloseBadRequest, fmt.Sprintf("client sent a frame of %d bytes, over the %d left of its credit", n, ac.q.room()))
+			ac = nil
+		}
+		if n == 0 {
+			if ac != nil {
+				ac.clientCloseWrite()
+			}
+			continue
+		}
+		for left := int(n); left > 0; {
+			k, err := msg.Read(buf[:min(left, len(buf))])
+			if k > 0 {
+				left -= k
+				if ac != nil && !ac.put(r, buf[:k]) {
+					ac = nil // ended for breaking its limits: drop the rest
+				}
+			}
+			if err == io.EOF && left > 0 {
+				return frameError(fmt.Sprintf("frame of %d bytes ends after %d", n, int(n)-left))
+			}
+			if err != nil && err != io.EOF {
+				return err
+			}
+		}
+	}
+}
+
+// control takes a text message of the control stream: an ack or a close
+// for one accepted connection. Anything else is for later versions.
+func (lb *listenBridge) control(m wire.Message) {
+	ac := lb.get(m.Conn)
+	if ac == nil {
+		return
+	}
+	switch m.Type {
+	case wire.TypeAck:
+		if err := ac.flow.grant(m.N); err != nil {
+			ac.s.finish(wire.CloseBadRequest, err.Error())
+		}
+	case wire.TypeClose:
+		ac.clientClose(wire.CloseCode(m.Code), m.Reason)
 	}
 }
 
@@ -169,117 +260,38 @@ func pingLoop(s *stream, ws *websocket.Conn) {
 	}
 }
 
-// serveAccept is GET /v1/accept?id=ID: the stream of one accepted
-// connection, claimed by the client that owns its listener.
-func (r *Relay) serveAccept(w http.ResponseWriter, req *http.Request) {
-	s, ws := r.open(w, req, "accept")
-	if s == nil {
-		return
-	}
-	defer r.end(s, ws)
-
-	id, err := parseAcceptID(req.URL.Query().Get("id"))
-	if err != nil {
-		r.refuse(s, "bad_target", wire.CloseBadRequest, err.Error())
-		return
-	}
-	if !r.takeFlow(s, req) {
-		return
-	}
-	pc := r.claim(id, s)
-	if pc == nil {
-		r.refuse(s, "bad_target", wire.CloseBadRequest, fmt.Sprintf("unknown or expired accept id (claim it within %v of the accept message)", r.cfg.AcceptTimeout))
-		return
-	}
-	lb := pc.lb
-	s.target, s.addr = lb.s.addr, pc.remote
-	if !lb.addClaimed(s) {
-		pc.conn.Close()
-		s.finish(wire.CloseGoingAway, "listener closed")
-		return
-	}
-	defer lb.removeClaimed(s)
-	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeOpen, Addr: pc.remote, Max: r.cfg.MaxMessageSize, Flow: s.flowWindow(), Credit: s.upCredit()}); err != nil {
-		pc.conn.Close()
-		s.finishHint(clientGone(err, 0))
-		return
-	}
-	r.bridge(s, ws, pc.conn)
-}
-
-func newAcceptID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func (r *Relay) addPending(pc *pendingConn) bool {
-	lb := pc.lb
+// add registers ac under a new connection id, or says why not: the
+// listener closed, or it holds wire.MaxAccepted connections.
+func (lb *listenBridge) add(ac *acceptedConn) (refused string) {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
-	if lb.closed || len(lb.pending) >= maxPendingPerListener {
-		return false
+	switch {
+	case lb.closed:
+		return "listener closed"
+	case len(lb.conns) >= wire.MaxAccepted:
+		return fmt.Sprintf("listener %s holds %d connections already", lb.s.addr, wire.MaxAccepted)
 	}
-	lb.pending[pc.id] = pc
-	r.mu.Lock()
-	r.pending[pc.id] = pc
-	r.mu.Unlock()
-	return true
+	lb.nextConn++
+	ac.id = lb.nextConn
+	lb.conns[ac.id] = ac
+	lb.wg.Add(1)
+	return ""
 }
 
-// claim takes a pending connection for s: single use, and only by the
-// client (address and token) that owns the listener. Unknown and foreign
-// ids look the same.
-func (r *Relay) claim(id string, s *stream) *pendingConn {
-	r.mu.Lock()
-	pc := r.pending[id]
-	if pc == nil || pc.lb.s.client != s.client || pc.lb.s.token != s.token {
-		r.mu.Unlock()
-		return nil
-	}
-	delete(r.pending, id)
-	r.mu.Unlock()
-	pc.timer.Stop()
-	lb := pc.lb
-	lb.mu.Lock()
-	delete(lb.pending, id)
-	lb.mu.Unlock()
-	return pc
-}
-
-// expire closes an accepted connection nobody claimed in time.
-func (r *Relay) expire(pc *pendingConn) {
-	r.mu.Lock()
-	if r.pending[pc.id] != pc {
-		r.mu.Unlock()
-		return
-	}
-	delete(r.pending, pc.id)
-	r.mu.Unlock()
-	pc.lb.mu.Lock()
-	delete(pc.lb.pending, pc.id)
-	pc.lb.mu.Unlock()
-	pc.conn.Close()
-	r.log.Info("accepted connection closed unclaimed", "listener", pc.lb.s.addr, "remote", pc.remote, "after", r.cfg.AcceptTimeout.String())
-}
-
-func (lb *listenBridge) addClaimed(s *stream) bool {
+func (lb *listenBridge) get(id uint32) *acceptedConn {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
-	if lb.closed {
-		return false
-	}
-	lb.claimed[s] = struct{}{}
-	return true
+	return lb.conns[id]
 }
 
-func (lb *listenBridge) removeClaimed(s *stream) {
+func (lb *listenBridge) remove(ac *acceptedConn) {
 	lb.mu.Lock()
-	delete(lb.claimed, s)
+	delete(lb.conns, ac.id)
 	lb.mu.Unlock()
 }
 
-// stopAccepting closes the listener, keeping established streams.
+// stopAccepting closes the listener, keeping established connections
+// (and so the control stream carrying them).
 func (lb *listenBridge) stopAccepting() {
 	lb.mu.Lock()
 	lb.stopped = true
@@ -287,30 +299,18 @@ func (lb *listenBridge) stopAccepting() {
 	lb.ln.Close()
 }
 
-// close closes the listener, every unclaimed connection and every stream
-// it accepted.
-func (lb *listenBridge) close(r *Relay) {
+// close closes the listener and every connection it accepted.
+func (lb *listenBridge) close() {
 	lb.mu.Lock()
 	lb.closed = true
-	pending := lb.pending
-	lb.pending = map[string]*pendingConn{}
-	claimed := make([]*stream, 0, len(lb.claimed))
-	for s := range lb.claimed {
-		claimed = append(claimed, s)
+	conns := make([]*acceptedConn, 0, len(lb.conns))
+	for _, ac := range lb.conns {
+		conns = append(conns, ac)
 	}
 	lb.mu.Unlock()
 	lb.ln.Close()
-	r.mu.Lock()
-	for id := range pending {
-		delete(r.pending, id)
-	}
-	r.mu.Unlock()
-	for _, pc := range pending {
-		pc.timer.Stop()
-		pc.conn.Close()
-	}
-	for _, s := range claimed {
-		s.finish(wire.CloseGoingAway, "listener closed")
+	for _, ac := range conns {
+		ac.s.finish(wire.CloseGoingAway, "listener closed")
 	}
 }
 

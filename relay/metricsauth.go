@@ -17,7 +17,7 @@ func (r *Relay) publicMetrics() http.Handler {
 			http.Error(w, "tunnelkit relay: metrics are served on the relay's private metrics listener", http.StatusNotFound)
 			return
 		}
-		if len(r.tokens) > 0 {
+		if len(r.live().tokens) > 0 {
 			client := clientIP(req, r.trusted)
 			if wait := r.backoff.wait(client); wait > 0 {
 				r.refuseHTTP(w, req, "token_backoff", http.StatusTooManyRequests, backoffReason(wait), "")
@@ -60,10 +60,10 @@ func (r *Relay) MetricsHandler() http.Handler {
 // Authorization: Bearer header (what Prometheus sends) or the cookie.
 func (r *Relay) authenticateBearer(req *http.Request) (*token, error) {
 	if v, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok && v != "" {
-		return r.findToken(strings.TrimSpace(v))
+		return findToken(r.live().tokens, strings.TrimSpace(v))
 	}
 	if c, err := req.Cookie(tokenCookie); err == nil && c.Value != "" {
-		return r.findToken(c.Value)
+		return findToken(r.live().tokens, c.Value)
 	}
 	return nil, errNoToken
 }

@@ -19,7 +19,7 @@ func (r *Relay) open(w http.ResponseWriter, req *http.Request, kind string) (*st
 	if wait == 0 {
 		tok, authErr = r.authenticate(req)
 	}
-	ws, err := websocket.Accept(w, req, r.acceptOpts)
+	ws, err := websocket.Accept(w, req, r.live().acceptOpts)
 	if err != nil {
 		metric := "handshake"
 		if strings.Contains(err.Error(), "Origin") {

@@ -14,9 +14,8 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"tunnelkit/relay/wire"
 )
@@ -54,6 +53,10 @@ type Config struct {
 	// TokenBackoff is the first wait of an address after wrong tokens
 	// (default 1s); it doubles with each further one.
 	TokenBackoff time.Duration
+	// ExtraPublicHosts are more names answered as PublicHost is (the
+	// names of the relay's ACME certificates); any of them turns the Host
+	// check on.
+	ExtraPublicHosts []string
 	// TrustedProxies are CIDRs (or addresses) whose X-Forwarded-For is used.
 	TrustedProxies []string
 
@@ -66,7 +69,9 @@ type Config struct {
 	IdleTimeout      time.Duration // no bytes either way (default 10m)
 	HandshakeTimeout time.Duration // request headers and body, for the http.Server (default 10s)
 	DialTimeout      time.Duration // resolve + connect (default 10s)
-	AcceptTimeout    time.Duration // an accepted conn awaits its stream (default 10s)
+	// AcceptTimeout is unused: accepted connections travel on their
+	// listen control stream and wait for nothing. Kept for callers.
+	AcceptTimeout time.Duration
 	// QueueDrainTimeout is how long a stream whose client is gone may go
 	// on writing what it queued to a target that does not read (default
 	// 10s); then it ends, and its buffers and slot are freed.
@@ -96,38 +101,31 @@ const (
 
 // Relay is the relay server. Mount Handler; call Shutdown to drain.
 type Relay struct {
-	cfg        Config
-	allow      policy // dial rules for everyone
-	allowLn    policy // listen rules for everyone
-	tokens     []*token
-	trusted    []netip.Prefix
-	acceptOpts *websocket.AcceptOptions
-	hosts      hostRule
-	backoff    *backoff
-	budget     *budget
-	log        *slog.Logger
-	metrics    *metrics
-	handler    http.Handler
+	cfg     Config
+	cur     atomic.Pointer[live] // rules, tokens, origins, limits: Reload swaps them
+	trusted []netip.Prefix
+	log     *slog.Logger
+	metrics *metrics
+	handler http.Handler
+	hosts   hostRule
+	backoff *backoff
+	budget  *budget
 
 	mu      sync.Mutex
 	closing bool
 	streams map[*stream]struct{}
-	perIP   map[netip.Prefix]int    // streams per client (IPv6: per /64)
-	pending map[string]*pendingConn // accept id -> accepted TCP conn
-	wg      sync.WaitGroup          // WebSocket handlers; each waits for its own goroutines
+	perIP   map[netip.Prefix]int // streams per client (IPv6: per /64)
+	wg      sync.WaitGroup       // WebSocket handlers; each waits for its own goroutines
 	nextID  uint64
 	listens map[*listenBridge]struct{}
 }
 
 // New checks cfg and returns a Relay.
 func New(cfg Config) (*Relay, error) {
-	setDefault(&cfg.MaxStreams, DefaultMaxStreams)
-	setDefault(&cfg.MaxStreamsPerClient, DefaultMaxStreamsPerClient)
+	applyLiveDefaults(&cfg)
 	setDefault(&cfg.MaxMessageSize, DefaultMaxMessageSize)
 	setDefault(&cfg.MaxConnsPerClient, 2*cfg.MaxStreamsPerClient)
-	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
-	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
 	setDefault(&cfg.AcceptTimeout, DefaultAcceptTimeout)
 	setDefault(&cfg.TokenBackoff, DefaultTokenBackoff)
 	setDefault(&cfg.MaxQueuedBytes, DefaultMaxQueuedBytes)
@@ -158,24 +156,15 @@ func New(cfg Config) (*Relay, error) {
 		metrics: newMetrics(),
 		streams: map[*stream]struct{}{},
 		perIP:   map[netip.Prefix]int{},
-		pending: map[string]*pendingConn{},
 		listens: map[*listenBridge]struct{}{},
 	}
-	var err error
-	if r.allow, err = parsePolicy(cfg.Allow); err != nil {
-		return nil, fmt.Errorf("allow: %w", err)
-	}
-	if r.allowLn, err = parsePolicy(cfg.AllowListen); err != nil {
-		return nil, fmt.Errorf("allow-listen: %w", err)
-	}
-	if r.tokens, err = r.compileTokens(cfg.Tokens); err != nil {
+	lv, err := compileLive(cfg)
+	if err != nil {
 		return nil, err
 	}
+	r.cur.Store(lv)
 	if r.trusted, err = parsePrefixes(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("trusted-proxy: %w", err)
-	}
-	if r.acceptOpts, err = acceptOptions(cfg.AllowOrigins); err != nil {
-		return nil, err
 	}
 	r.handler = r.routes()
 	return r, nil
@@ -188,7 +177,7 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
-// Handler is the relay's HTTP handler: /v1/dial, /v1/listen, /v1/accept,
+// Handler is the relay's HTTP handler: /v1/dial, /v1/listen,
 // /healthz, /metrics.
 func (r *Relay) Handler() http.Handler { return r.handler }
 

@@ -18,7 +18,6 @@ func (r *Relay) routes() http.Handler {
 		g.Method(http.MethodGet, "/metrics", r.publicMetrics())
 		g.Get("/v1/dial", r.tracked(r.serveDial))
 		g.Get("/v1/listen", r.tracked(r.serveListen))
-		g.Get("/v1/accept", r.tracked(r.serveAccept))
 	})
 	return mux
 }
@@ -65,7 +64,7 @@ func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
 		json.NewEncoder(w).Encode(struct {
 			Status string `json:"status"`
 			Token  bool   `json:"token"`
-		}{status, len(r.tokens) > 0})
+		}{status, len(r.live().tokens) > 0})
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

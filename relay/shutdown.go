@@ -30,7 +30,7 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	for _, lb := range listeners {
-		lb.close(r)
+		lb.close()
 	}
 	r.wg.Wait()
 	return err

@@ -151,13 +151,11 @@ func TestNoGoroutineOutlivesRelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, _ := readMessage(ctx, ctl)
-		acc := connect(t, ctx, tr.wsURL("/v1/accept?id="+m.ID), dialOpts{})
-		readMessage(ctx, acc)
-		tcp2, _ := net.Dial("tcp", bound) // left unclaimed
+		readMessage(ctx, ctl)             // its accept: the connection rides the control stream
+		tcp2, _ := net.Dial("tcp", bound) // a second one, never read
 		refusedWith(t, ctx, tr.wsURL("/v1/dial?target=127.0.0.1:1"), dialOpts{}, wire.CloseRefused, "not in allow list")
 
-		for _, c := range []*websocket.Conn{ws, ctl, acc} {
+		for _, c := range []*websocket.Conn{ws, ctl} {
 			go func() { // answer the relay's close frame
 				for i := 0; i < 100; i++ {
 					if _, _, err := c.Read(ctx); err != nil {
@@ -170,7 +168,7 @@ func TestNoGoroutineOutlivesRelay(t *testing.T) {
 		r.Shutdown(sctx)
 		scancel()
 		srv.Close()
-		for _, c := range []*websocket.Conn{ws, ctl, acc} {
+		for _, c := range []*websocket.Conn{ws, ctl} {
 			c.CloseNow()
 		}
 		tcp.Close()

@@ -91,6 +91,13 @@ func (r *Relay) begin(kind string, client netip.Addr, tok *token) (*stream, wire
 func (r *Relay) end(s *stream, ws *websocket.Conn) {
 	s.finish(wire.CloseNormal, "")
 	closeWS(ws, s.code, s.reason)
+	r.release(s)
+}
+
+// release frees a finished stream's slot and writes its audit record; for
+// a stream without a WebSocket of its own (a connection accepted on a
+// listen control stream).
+func (r *Relay) release(s *stream) {
 	r.mu.Lock()
 	delete(r.streams, s)
 	key := clientKey(s.client)

@@ -47,7 +47,9 @@ var (
 	errWrongToken = errors.New("wrong token")
 )
 
-func (r *Relay) compileTokens(ts []Token) ([]*token, error) {
+// compileTokens checks tokens; each may reach its own targets on top of
+// everyone's allow and allowLn.
+func compileTokens(ts []Token, everyone, everyoneLn policy) ([]*token, error) {
 	var out []*token
 	for i, t := range ts {
 		hash, err := t.hash()
@@ -65,8 +67,8 @@ func (r *Relay) compileTokens(ts []Token) ([]*token, error) {
 		ct := &token{
 			name:    t.Name,
 			hash:    hash,
-			allow:   append(append(policy{}, r.allow...), allow...),
-			allowLn: append(append(policy{}, r.allowLn...), allowLn...),
+			allow:   append(append(policy{}, everyone...), allow...),
+			allowLn: append(append(policy{}, everyoneLn...), allowLn...),
 		}
 		if ct.name == "" {
 			ct.name = "token-" + hex.EncodeToString(ct.hash[:4])
@@ -116,22 +118,23 @@ func isAlnum(c byte) bool {
 // authenticate finds the request's token, if the relay has any. It returns
 // (nil, nil) when the relay needs none.
 func (r *Relay) authenticate(req *http.Request) (*token, error) {
-	if len(r.tokens) == 0 {
+	tokens := r.live().tokens
+	if len(tokens) == 0 {
 		return nil, nil
 	}
 	secret, ok := presentedToken(req)
 	if !ok {
 		return nil, errNoToken
 	}
-	return r.findToken(secret)
+	return findToken(tokens, secret)
 }
 
 // findToken finds the token whose hash is secret's, comparing in constant
 // time.
-func (r *Relay) findToken(secret string) (*token, error) {
+func findToken(tokens []*token, secret string) (*token, error) {
 	h := sha256.Sum256([]byte(secret))
 	var found *token
-	for _, t := range r.tokens { // no early exit: same work for every token
+	for _, t := range tokens { // no early exit: same work for every token
 		if subtle.ConstantTimeCompare(h[:], t.hash[:]) == 1 {
 			found = t
 		}

@@ -69,7 +69,7 @@ func (assets handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Service-Worker-Allowed", "/")
 	}
 	a, ok := assets[p]
-	if !ok && p == "/demo.json" {
+	if !ok && (p == "/demo.json" || p == "/page-config.json") {
 		// Only `tunnelkit demo` has defaults for the form; elsewhere the
 		// page asks and gets nothing, without an error in its console.
 		w.WriteHeader(http.StatusNoContent)

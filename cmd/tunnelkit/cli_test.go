@@ -69,6 +69,7 @@ func TestMissingFileNamesFlag(t *testing.T) {
 		flag string
 	}{
 		{[]string{"serve", "--config", missing}, "--config"},
+		{[]string{"serve", "--rules", missing}, "--rules"},
 		{[]string{"serve", "--token-file", missing}, "--token-file"},
 		{[]string{"proxy", "--relay", "ws://127.0.0.1:1", "--token-file", missing, "127.0.0.1:22"}, "--token-file"},
 		{[]string{"ssh", "--relay", "ws://127.0.0.1:1", "--token-file", missing, "-L", "0:db:1", "--host-key", "SHA256:x", "u@127.0.0.1"}, "--token-file"},

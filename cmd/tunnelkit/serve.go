@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -17,7 +18,7 @@ import (
 
 func init() { commands["serve"] = runServe }
 
-const serveUsage = `usage: tunnelkit serve [--listen ADDR] [--allow RULE]... [flags]
+const serveUsage = `usage: tunnelkit serve [--config FILE] [--listen ADDR] [--allow RULE]... [flags]
 
 Serves the relay (WebSocket streams to TCP) and the web UI on one address.
 The relay is deny by default: it dials only what --allow names and listens
@@ -32,17 +33,30 @@ loopback, the name localhost): 0.0.0.0/0:22 opens neither. 0.0.0.0/8 is
 never dialed. IPv6 forms carrying an IPv4 address (64:ff9b::/96, 2002::/16,
 ::a.b.c.d) are checked as that address.
 
+--config FILE reads these settings from TOML whose keys are the flag
+names below (listen = "0.0.0.0:443", allow = ["db.internal:5432"],
+max-streams = 2048, idle-timeout = "15m"); a flag on the command line wins
+over its key. SIGHUP, or a change of the config, rules or token file
+(checked every 2 s), re-reads them and applies rules, tokens, origins and
+limits to new streams; running streams stay. A file that does not check
+out is logged and the running settings kept.
+
 flags:
 `
 
 // serveOptions is the command line of tunnelkit serve.
 type serveOptions struct {
-	listen, config, tokenFile, metricsListen          string
+	args                                              []string // as given: a reload parses them again
+	listen, configFile, rules, tokenFile              string
 	allow, allowListen, origins, proxies, publicHosts repeated
 	maxStreams, maxPerClient, maxConns                int
 	maxMsg, maxQueued                                 int64
 	idle, dialTimeout, drain, reqTimeout, queueDrain  time.Duration
 	logFormat, tlsCert, tlsKey                        string
+	acme                                              acmeOptions
+	metricsListen                                     string
+	pageGateway, pageUser, pathPrefix                 string
+	page                                              web.PageConfig
 }
 
 func runServe(ctx context.Context, args []string) error {
@@ -62,12 +76,13 @@ func runServe(ctx context.Context, args []string) error {
 }
 
 func parseServeArgs(args []string) (*serveOptions, error) {
-	o := &serveOptions{}
+	o := &serveOptions{args: args}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "serve on `ADDR` (HOST:PORT)")
 	fs.Var(&o.allow, "allow", "allow dialing `RULE` (repeatable)")
 	fs.Var(&o.allowListen, "allow-listen", "allow listening on `RULE` (repeatable)")
-	fs.StringVar(&o.config, "config", "", "read rules from `FILE`: one per line, RULE to dial, listen=RULE to listen, # comments")
+	fs.StringVar(&o.configFile, "config", "", "read settings from TOML `FILE` whose keys are these flags' names; flags win")
+	fs.StringVar(&o.rules, "rules", "", "read rules from `FILE`: one per line, RULE to dial, listen=RULE to listen, # comments")
 	fs.StringVar(&o.tokenFile, "token-file", "", "require a token from `FILE`: per line TOKEN or sha256:HEX (see tunnelkit token new), [name=NAME] [RULE|listen=RULE]...")
 	fs.Var(&o.origins, "allow-origin", "also accept browser pages from `ORIGIN` (host pattern, repeatable)")
 	fs.Var(&o.publicHosts, "public-host", "answer only requests for `HOST[:PORT]` (the Host header; repeatable); without it: IP literals, localhost and the --listen host")
@@ -86,14 +101,37 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "audit log format: `text` or json")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` for --tls-cert")
+	fs.StringVar(&o.pageGateway, "page-gateway", "", "preset the page's gateway to `HOST:PORT`")
+	fs.StringVar(&o.pageUser, "page-user", "", "preset the page's user to `USER`")
+	fs.StringVar(&o.pathPrefix, "path-prefix", "", "serve the page and the relay under `PATH` (e.g. /tunnel/), for a balancer routing by path")
+	fs.Var(&o.acme.domains, "acme-domain", "get and renew a certificate for `NAME` by ACME (TLS-ALPN-01 on --listen; repeatable)")
+	fs.StringVar(&o.acme.cache, "acme-cache", "", "keep ACME account and certificates in `DIR` (made 0700)")
+	fs.StringVar(&o.acme.email, "acme-email", "", "contact `ADDRESS` for the ACME account")
+	fs.StringVar(&o.acme.ca, "acme-ca", "", "ACME directory `URL` (default Let's Encrypt)")
+	fs.StringVar(&o.acme.caRoot, "acme-ca-root", "", "trust root `PEMFILE` for talking to --acme-ca")
 	if err := parseFlags(fs, serveUsage, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, badUsage("serve", "unexpected argument %q (rules go after --allow)", fs.Arg(0))
 	}
+	if o.configFile != "" {
+		if err := applyConfigFile(fs, o.configFile); err != nil {
+			return nil, err
+		}
+	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, badUsage("serve", "--tls-cert and --tls-key go together")
+	}
+	if err := o.acme.check(o.tlsCert); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.page, err = o.pageConfig(); err != nil {
+		return nil, err
+	}
+	if o.pathPrefix, err = cleanPrefix(o.pathPrefix); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -109,7 +147,7 @@ func (o *serveOptions) logger() (*slog.Logger, error) {
 }
 
 // relayConfig builds the relay's configuration from the flags and the
-// --config and --token-file files, and checks it is safe to expose.
+// --rules and --token-file files, and checks it is safe to expose.
 func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 	cfg := relay.Config{
 		Allow:               o.allow,
@@ -129,9 +167,10 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 		IdleTimeout:         o.idle,
 		DialTimeout:         o.dialTimeout,
 		Logger:              logger,
+		ExtraPublicHosts:    o.acme.domains, // the names its certificates are for
 	}
-	if o.config != "" {
-		a, al, err := readRuleFile(o.config)
+	if o.rules != "" {
+		a, al, err := readRuleFile(o.rules)
 		if err != nil {
 			return cfg, err
 		}
@@ -152,16 +191,16 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 	return cfg, err
 }
 
-// readRuleFile reads --config FILE.
+// readRuleFile reads --rules FILE.
 func readRuleFile(file string) (allow, allowListen []string, err error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--config: %w", err)
+		return nil, nil, fmt.Errorf("--rules: %w", err)
 	}
 	defer f.Close()
 	allow, allowListen, err = relay.ParseRuleFile(f)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--config %s: %w", file, err)
+		return nil, nil, fmt.Errorf("--rules %s: %w", file, err)
 	}
 	return allow, allowListen, nil
 }
@@ -194,9 +233,16 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 		rl.Shutdown(context.Background())
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
+	handler, stopMetrics, err := o.startMetrics(rl, o.publicHandler(rl, o.page))
+	if err != nil {
+		ln.Close()
+		rl.Shutdown(context.Background())
+		return err
+	}
+	defer stopMetrics()
 	ln = rl.LimitListener(ln) // --max-conns-per-client
 	srv := &http.Server{
-		Handler: rl.WithUI(web.Handler()),
+		Handler: handler,
 		// Headers and bodies within --request-timeout. Streams are not
 		// cut: net/http clears a connection's deadlines when the
 		// WebSocket upgrade hijacks it.
@@ -212,25 +258,31 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	scheme := "http"
-	if o.tlsCert != "" {
+	if o.tlsCert != "" || o.acme.on() {
 		scheme = "https"
 	}
-	fmt.Fprintf(os.Stderr, "tunnelkit serve: listening on %s://%s/\n", scheme, ln.Addr())
-	if len(cfg.Allow)+len(cfg.AllowListen) == 0 && len(cfg.Tokens) == 0 {
-		fmt.Fprintln(os.Stderr, "tunnelkit serve: no --allow or --allow-listen rules: the relay will refuse every stream")
-	}
-	if o.metricsListen != "" {
-		stop, err := serveMetrics(o.metricsListen, rl, cfg.Logger)
+	if o.acme.on() {
+		m, err := o.acme.manager()
 		if err != nil {
 			ln.Close()
 			rl.Shutdown(context.Background())
 			return err
 		}
-		defer stop()
+		srv.TLSConfig = acmeTLSConfig(m)
+		o.acme.prefetch(m, cfg.Logger)
 	}
+	fmt.Fprintf(os.Stderr, "tunnelkit serve: listening on %s://%s%s\n", scheme, ln.Addr(), cmp.Or(o.pathPrefix, "/"))
+	for _, line := range describePolicy(cfg) {
+		fmt.Fprintln(os.Stderr, "tunnelkit serve: "+line)
+	}
+	if len(cfg.Allow)+len(cfg.AllowListen) == 0 && len(cfg.Tokens) == 0 {
+		fmt.Fprintln(os.Stderr, "tunnelkit serve: no --allow or --allow-listen rules: the relay will refuse every stream")
+	}
+	stopReload := o.reloadOnHangup(ctx, rl, cfg)
+	defer stopReload()
 	return serveThenDrain(ctx, "serve", srv, rl, o.drain, func() error {
-		if o.tlsCert != "" {
-			return srv.ServeTLS(ln, o.tlsCert, o.tlsKey)
+		if o.tlsCert != "" || o.acme.on() {
+			return srv.ServeTLS(ln, o.tlsCert, o.tlsKey) // with ACME both are "": TLSConfig has them
 		}
 		return srv.Serve(ln)
 	})
@@ -260,22 +312,3 @@ func isLoopbackHost(h string) bool {
 	return err == nil && a.IsLoopback()
 }
 
-// serveMetrics serves /metrics and /healthz on their own (private)
-// listener until stop.
-func serveMetrics(addr string, rl *relay.Relay, logger *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics-listen %s: %w", addr, err)
-	}
-	srv := &http.Server{
-		Handler:           rl.MetricsHandler(),
-		ReadHeaderTimeout: rl.HandshakeTimeout(),
-		ReadTimeout:       rl.HandshakeTimeout(),
-		WriteTimeout:      time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	fmt.Fprintf(os.Stderr, "tunnelkit serve: metrics on http://%s/metrics\n", ln.Addr())
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ln) }()
-	return func() { srv.Close(); <-done }, nil
-}

@@ -85,7 +85,9 @@ func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o 
 		return nil, wire.Message{}, err
 	}
 	t.setRelayMax(m.Max)
-	if m.Flow > 0 {
+	if m.Flow > 0 && endpoint != "listen" {
+		// A listen stream's flow and credit are per accepted
+		// connection (mux.go), not for the stream itself.
 		t.setFlow(m.Flow, m.Credit) // credit 0: sending is not windowed
 	}
 	return t, m, nil

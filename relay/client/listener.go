@@ -2,27 +2,32 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"sync"
 
 	"tunnelkit/relay/wire"
 )
 
 // Listener is a listen bridge: a port bound on the relay host whose
-// connections arrive as relay streams.
+// connections arrive on the listener's own stream (mux.go), so it works
+// behind a balancer with no affinity.
 type Listener struct {
 	ctl      transport
+	m        *mux
 	addr     net.Addr
 	relayURL string
-	opts     Options
+	relayMax int64
 
-	conns  chan *Conn
-	ctx    context.Context // cancelled by Close: stops accept dials
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	backlog []*Conn       // accepted, not taken by Accept yet
+	more    chan struct{} // cap 1: backlog grew
+	wg      sync.WaitGroup
 
 	done     chan struct{} // the control stream ended
 	doneErr  error         // why; set before done is closed
@@ -36,10 +41,13 @@ var _ net.Listener = (*Listener)(nil)
 // on the relay host. ctx bounds the setup only; Close releases the port.
 // Addr returns the bound address.
 func Listen(ctx context.Context, relayURL, addr string, o *Options) (net.Listener, error) {
-	if o == nil {
-		o = &Options{}
+	q := url.Values{"addr": {addr}}
+	if flowWindow > 0 {
+		// The page's queue holds every connection's window: ask for the
+		// default per connection, not the window of a lone stream.
+		q.Set("flow", strconv.Itoa(wire.DefaultAcceptWindow))
 	}
-	t, m, err := openStream(ctx, relayURL, "listen", url.Values{"addr": {addr}}, o)
+	t, m, err := openStream(ctx, relayURL, "listen", q, o)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s through relay: %w", addr, err)
 	}
@@ -49,70 +57,122 @@ func Listen(ctx context.Context, relayURL, addr string, o *Options) (net.Listene
 	}
 	l := &Listener{
 		ctl:      t,
+		m:        newMux(t, m.Flow, m.Credit),
 		addr:     tcpAddr(m.Addr),
 		relayURL: relayURL,
-		opts:     *o,
-		conns:    make(chan *Conn),
+		relayMax: m.Max,
+		more:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
-	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.wg.Add(1)
 	go l.control()
 	return l, nil
 }
 
-// control reads the control stream and opens a stream for every accepted
-// connection, concurrently: the relay gives each one a few seconds.
+// control reads the control stream: accepted connections, their data,
+// acks and closes. It never waits for a reader: each connection queues
+// within its window.
 func (l *Listener) control() {
 	defer l.wg.Done()
-	defer close(l.done)
-	for {
-		m, err := readControl(l.ctx, l.ctl)
-		if err != nil {
-			var ce *CloseError
-			if l.closed() || (errors.As(err, &ce) && ce.Code == wire.CloseNormal) {
-				err = net.ErrClosed
-			}
-			l.doneErr = fmt.Errorf("listener %s: %w", l.addr, err)
-			return
-		}
-		if m.Type != wire.TypeAccept || m.ID == "" {
-			continue // unknown control messages are for later versions
-		}
-		l.wg.Add(1)
-		go l.accept(m.ID)
+	err := l.readStream()
+	if l.closed() {
+		err = net.ErrClosed
+	} else if ce := (*CloseError)(nil); errors.As(err, &ce) && ce.Code == wire.CloseNormal {
+		err = net.ErrClosed
+	}
+	l.doneErr = fmt.Errorf("listener %s: %w", l.addr, err)
+	connErr := err
+	if errors.Is(err, net.ErrClosed) {
+		connErr = &CloseError{Code: wire.CloseGoingAway, Reason: "listener closed"}
+	}
+	l.m.shutdown(connErr)
+	close(l.done)
+	l.mu.Lock()
+	backlog := l.backlog
+	l.backlog = nil
+	l.mu.Unlock()
+	for _, c := range backlog {
+		c.Close()
 	}
 }
 
-func (l *Listener) accept(id string) {
-	defer l.wg.Done()
-	t, m, err := openStream(l.ctx, l.relayURL, "accept", url.Values{"id": {id}}, &l.opts)
-	if err != nil {
-		return // the relay resets the connection and logs why
+func (l *Listener) readStream() error {
+	limit := max(l.relayMax, wire.DefaultMaxMessage)
+	for {
+		text, r, err := l.ctl.next(context.Background())
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			return err
+		}
+		if !text {
+			if err := l.m.frames(b); err != nil {
+				l.ctl.close(wire.CloseBadRequest, err.Error())
+				return fmt.Errorf("relay sent a malformed frame: %v", err)
+			}
+			continue
+		}
+		var m wire.Message
+		if len(b) > wire.MaxControl || json.Unmarshal(b, &m) != nil {
+			l.ctl.close(wire.CloseBadRequest, "malformed control message")
+			return errors.New("relay sent a malformed control message")
+		}
+		if m.Type == wire.TypeAccept {
+			l.accepted(m)
+		} else {
+			l.m.control(m) // unknown types are for later versions
+		}
 	}
-	if m.Type != wire.TypeOpen {
-		t.close(wire.CloseBadRequest, "expected open")
+}
+
+// accepted queues a new connection for Accept. A backlog the application
+// does not take is bounded: past wire.MaxAccepted waiting, the newest is
+// closed.
+func (l *Listener) accepted(m wire.Message) {
+	mc := l.m.accept(m.Conn)
+	if mc == nil {
 		return
 	}
-	c := newConn(t, tcpAddr(m.Addr), relayAddr(l.relayURL), m.Max)
-	select {
-	case l.conns <- c:
-	case <-l.ctx.Done():
-		c.Close()
-	case <-l.done:
-		c.Close()
+	max := l.relayMax
+	if max <= 0 {
+		max = wire.DefaultMaxMessage
 	}
+	c := newConn(mc, tcpAddr(m.Remote), relayAddr(l.relayURL), max-wire.FrameHeader)
+	l.mu.Lock()
+	full := len(l.backlog) >= wire.MaxAccepted
+	if !full {
+		l.backlog = append(l.backlog, c)
+	}
+	l.mu.Unlock()
+	if full {
+		mc.close(wire.CloseOverLimit, "listener's backlog full: the application does not accept")
+		return
+	}
+	wake(l.more)
 }
 
 // Accept waits for the next connection to the bound port.
 func (l *Listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.ctx.Done():
-		return nil, net.ErrClosed
-	case <-l.done:
-		return nil, l.doneErr
+	for {
+		l.mu.Lock()
+		if len(l.backlog) > 0 {
+			c := l.backlog[0]
+			l.backlog[0] = nil
+			l.backlog = l.backlog[1:]
+			l.mu.Unlock()
+			return c, nil
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.more:
+		case <-l.done:
+			if l.closed() {
+				return nil, net.ErrClosed
+			}
+			return nil, l.doneErr
+		}
 	}
 }
 
@@ -134,7 +194,6 @@ func (l *Listener) Close() error {
 	l.isClosed = true
 	l.closeMu.Unlock()
 	l.ctl.close(wire.CloseNormal, "")
-	l.cancel()
 	l.wg.Wait()
 	return nil
 }

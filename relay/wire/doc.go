@@ -26,6 +26,18 @@ const (
 	MinFlowWindow     = 64 << 10
 	MaxFlowWindow     = 64 << 20
 
+	// DefaultAcceptWindow is the flow control window of each connection
+	// accepted on a listen control stream unless the client asks for
+	// another (?flow=WINDOW on /v1/listen, clamped to
+	// MinFlowWindow..MaxAcceptWindow): connections share one WebSocket,
+	// so each has its own window and the page's queue stays bounded.
+	DefaultAcceptWindow = 256 << 10
+	MaxAcceptWindow     = 1 << 20
+
+	// MaxAccepted bounds the connections open at once on one listen
+	// control stream; the relay closes more at once.
+	MaxAccepted = 64
+
 	// UpCredit is what the relay lets a client with flow control send
 	// before acknowledging it ("credit" in the open message).
 	UpCredit = 1 << 20

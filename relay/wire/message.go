@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ const (
 	TypeListening = "listening" // relay: the listen bridge is bound
 	TypeAccept    = "accept"    // relay: the listener accepted a connection
 	TypeAck       = "ack"       // either side: bytes consumed (flow control)
+	TypeClose     = "close"     // either side, listen stream: one accepted connection ends
 )
 
 // Message is a control message: one JSON object in a text message.
@@ -26,6 +28,12 @@ type Message struct {
 	Flow   int64  `json:"flow,omitempty"`   // open: the flow control window granted
 	Credit int64  `json:"credit,omitempty"` // open: what the client may send unacknowledged
 	N      int64  `json:"n,omitempty"`      // ack: bytes consumed since the last ack
+
+	// On the listen control stream: the accepted connection an accept,
+	// ack or close is about, and a close's code and reason.
+	Conn   uint32 `json:"conn,omitempty"`
+	Code   int    `json:"code,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // ParseMessage reads a control message: at most MaxControl bytes, a JSON
@@ -49,10 +57,57 @@ func ParseMessage(b []byte) (Message, error) {
 	return m, nil
 }
 
+// AppendConnAck appends the ack of n bytes of accepted connection conn on
+// a listen control stream.
+func AppendConnAck(dst []byte, conn uint32, n int64) []byte {
+	dst = append(dst, `{"type":"ack","conn":`...)
+	dst = strconv.AppendUint(dst, uint64(conn), 10)
+	dst = append(dst, `,"n":`...)
+	dst = strconv.AppendInt(dst, n, 10)
+	return append(dst, '}')
+}
+
 // AppendAck appends the ack of n bytes to dst without allocating, for the
 // per-stream ack paths that run once per quarter window.
 func AppendAck(dst []byte, n int64) []byte {
 	dst = append(dst, `{"type":"ack","n":`...)
 	dst = strconv.AppendInt(dst, n, 10)
 	return append(dst, '}')
+}
+
+// Frames: on a listen control stream a binary message holds one or more
+// frames, each the data of one accepted connection: a 4-byte connection id
+// and a 4-byte length (big-endian), then that many bytes. A frame of length
+// zero is that connection's half-close.
+
+// FrameHeader is the size of a frame's header.
+const FrameHeader = 8
+
+// PutFrameHeader writes the header of a frame of n bytes for conn into
+// b[:FrameHeader].
+func PutFrameHeader(b []byte, conn uint32, n int) {
+	binary.BigEndian.PutUint32(b, conn)
+	binary.BigEndian.PutUint32(b[4:], uint32(n))
+}
+
+// ParseFrameHeader reads the header in b[:FrameHeader]: the connection and
+// the payload's length.
+func ParseFrameHeader(b []byte) (conn uint32, n uint32) {
+	return binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:])
+}
+
+// NextFrame splits the first frame off b: its connection, its payload
+// (empty for a half-close) and what follows it.
+func NextFrame(b []byte) (conn uint32, payload, rest []byte, err error) {
+	if len(b) < FrameHeader {
+		return 0, nil, nil, fmt.Errorf("frame of %d bytes, shorter than its %d-byte header", len(b), FrameHeader)
+	}
+	conn, n := ParseFrameHeader(b)
+	if conn == 0 {
+		return 0, nil, nil, errors.New("frame for connection 0")
+	}
+	if uint64(n) > uint64(len(b)-FrameHeader) {
+		return 0, nil, nil, fmt.Errorf("frame of %d bytes, only %d in the message", n, len(b)-FrameHeader)
+	}
+	return conn, b[FrameHeader : FrameHeader+int(n)], b[FrameHeader+int(n):], nil
 }
