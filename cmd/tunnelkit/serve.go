@@ -311,4 +311,3 @@ func isLoopbackHost(h string) bool {
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
 }
-
