@@ -19,6 +19,9 @@ func (r *Relay) routes() http.Handler {
 		g.Get("/v1/dial", r.tracked(r.serveDial))
 		g.Get("/v1/listen", r.tracked(r.serveListen))
 	})
+	// Unknown paths (/v1/accept of older clients among them) are behind
+	// the Host check too: a rebinding page learns nothing from a 404.
+	mux.NotFound(r.checkHost(http.NotFoundHandler()).ServeHTTP)
 	return mux
 }
 
