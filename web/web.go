@@ -25,6 +25,8 @@ type asset struct {
 	ctype    string
 	etag     string
 	variants map[string]*asset // "br", "gzip"
+
+	immutable bool // a content-hashed name (hashed.go)
 }
 
 var embedded = sync.OnceValue(func() http.Handler { return newHandler(files) })
@@ -41,6 +43,7 @@ func newHandler(fsys fs.FS) handler {
 	h := handler{}
 	h.add(fsys, "static")
 	h.add(fsys, "dist")
+	h.addHashed()
 	return h
 }
 
@@ -81,9 +84,13 @@ func (assets handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Type", a.ctype)
 	h.Set("ETag", a.etag)
-	// Names are not content-hashed, so browsers revalidate every time; a
-	// matching ETag makes that a 304 with no body.
-	h.Set("Cache-Control", "no-cache")
+	// Other names are not content-hashed, so browsers revalidate every
+	// time; a matching ETag makes that a 304 with no body.
+	if a.immutable {
+		h.Set("Cache-Control", immutableCache)
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
 	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, a.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
