@@ -123,7 +123,7 @@ const pageScript = `(() => {
 			const s = await tunnelkit.connect(o);
 			const connected = performance.now();
 			await s.close();
-			const res = performance.getEntriesByType("resource").find((r) => r.name.endsWith(".wasm"));
+			const res = performance.getEntriesByType("resource").find((r) => /\.wasm(\?|$)/.test(r.name));
 			const mark = performance.getEntriesByName("tunnelkit:compiled")[0];
 			const open = ws.find((r) => r.t0 >= start);
 			resolve({ Fetched: res ? res.responseEnd : 0, Compiled: mark ? mark.startTime : (res ? res.responseEnd : 0),

@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-var wasmMetaRE = regexp.MustCompile(`<meta name="tunnelkit-wasm" content="(tunnelkit\.[0-9a-f]{16}\.wasm)">`)
+var wasmMetaRE = regexp.MustCompile(`<meta name="tunnelkit-wasm" content="(tunnelkit\.wasm\?v=[0-9a-f]{16})">`)
 
-// TestHashedWasmIsImmutable: index.html names the .wasm by its content hash;
-// that name serves the same bytes and variants, cached as immutable, while
-// the plain name and the page itself still revalidate.
+// TestHashedWasmIsImmutable: index.html names the .wasm with its content
+// hash; that URL serves the same bytes and variants, cached as immutable,
+// while the plain URL, another hash and the page itself still revalidate.
 func TestHashedWasmIsImmutable(t *testing.T) {
 	h := newHandler(testFS())
 	page := get(t, h, "/", nil)
@@ -32,8 +32,10 @@ func TestHashedWasmIsImmutable(t *testing.T) {
 			t.Errorf("GET /%s: Content-Type %q", m[1], ct)
 		}
 	}
-	if cc := get(t, h, "/tunnelkit.wasm", nil).Header().Get("Cache-Control"); cc != "no-cache" {
-		t.Errorf("plain /tunnelkit.wasm Cache-Control = %q, want no-cache", cc)
+	for _, u := range []string{"/tunnelkit.wasm", "/tunnelkit.wasm?v=0123456789abcdef", "/app.js?" + m[1][len("tunnelkit.wasm?"):]} {
+		if cc := get(t, h, u, nil).Header().Get("Cache-Control"); cc != "no-cache" {
+			t.Errorf("GET %s: Cache-Control = %q, want no-cache", u, cc)
+		}
 	}
 
 	// Another build gets another name.

@@ -26,7 +26,7 @@ type asset struct {
 	etag     string
 	variants map[string]*asset // "br", "gzip"
 
-	immutable bool // a content-hashed name (hashed.go)
+	version string // content hash a ?v= must name for the response to be immutable (hashed.go)
 }
 
 var embedded = sync.OnceValue(func() http.Handler { return newHandler(files) })
@@ -75,6 +75,7 @@ func (assets handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
+	h.Set("Cache-Control", a.cacheControl(r.URL.Query().Get("v")))
 	if len(a.variants) > 0 {
 		h.Add("Vary", "Accept-Encoding")
 		if enc := pickEncoding(r.Header.Get("Accept-Encoding"), a.variants); enc != "" {
@@ -84,13 +85,6 @@ func (assets handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Type", a.ctype)
 	h.Set("ETag", a.etag)
-	// Other names are not content-hashed, so browsers revalidate every
-	// time; a matching ETag makes that a 304 with no body.
-	if a.immutable {
-		h.Set("Cache-Control", immutableCache)
-	} else {
-		h.Set("Cache-Control", "no-cache")
-	}
 	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, a.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
