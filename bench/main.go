@@ -7,7 +7,7 @@
 //	go run ./bench                  # full: 3 rounds of every case, 1 GiB per native run (~3-10 min on 2 cores)
 //	BENCH_QUICK=1 go run ./bench    # smoke run: tiny sizes, one run, well under a minute
 //	BENCH_PROFILE=1 go run ./bench  # also CPU and alloc profiles of the relay and native client
-//	BENCH_CASES=direct,relay-dial,idle go run ./bench  # only these cases and figures (rtt, idle, heap, wasm, pageload)
+//	BENCH_CASES=direct,relay-dial,idle go run ./bench  # only these cases and figures (rtt, idle, heap, wasm, pageload, trace, opentcp, makerun)
 //
 // Under CI=true every case must run and pass, or the bench exits non-zero.
 package main
@@ -107,7 +107,8 @@ func allCases() []Case {
 
 // allFigures are the measurements that are not a throughput/RTT case.
 func allFigures() []figureSet {
-	return []figureSet{{"rtt", pairedRTTFigures}, {"idle", idleFigures}, {"heap", heapFigure}, {"endpoint", endpointFigures}, {"wasm", wasmFigures}, {"pageload", pageLoadFigures}}
+	return []figureSet{{"rtt", pairedRTTFigures}, {"idle", idleFigures}, {"heap", heapFigure}, {"endpoint", endpointFigures}, {"wasm", wasmFigures}, {"pageload", pageLoadFigures},
+		{"trace", traceFigures}, {"opentcp", openTCPFigure}, {"makerun", makeRunFigure}}
 }
 
 type figureSet struct {

@@ -127,12 +127,12 @@ func pageLoadProfile(ctx context.Context, e *Env) Profile {
 		p.Err = err.Error()
 		return p
 	}
-	ready, connected, prof, err := b.pageLoad(ctx, true)
+	parts, prof, err := b.pageLoad(ctx, true, false, 0)
 	if err != nil || prof == nil {
 		p.Err = fmt.Sprintf("profiled page load: %v", err)
 		return p
 	}
-	p.Load += fmt.Sprintf(": ready at %.0f ms, connected at %.0f ms", ready, connected)
+	p.Load += fmt.Sprintf(": ready at %.0f ms, connected at %.0f ms", parts.Ready, parts.Connected)
 	p.TopCPU = topSelf(ctx, e, prof)
 	p.CPUFile = saveProfileText(e, "pageload-cpu", p.Load+"\n"+p.TopCPU)
 	return p

@@ -211,6 +211,21 @@ func (r *Report) finish(e *Env) {
 	r.Targets = append(r.Targets, t)
 
 	caseRatio("tunnelkit ssh -L via relay / OpenSSH -L (MB/s)", "tunnelkit-L-relay", "openssh-L", mbps, ">=", 0.8)
+	caseRatio("browser -L RTT p50 / OpenSSH -L", "browser-L", "openssh-L", p50, "<=", 2)
+	caseRatio("browser -R RTT p50 / OpenSSH -R", "browser-R", "openssh-R", p50, "<=", 2)
+	t = Target{Label: "browser openTCP RTT p50 / OpenSSH -L", Op: "<=", Limit: 2, Unit: "x"}
+	switch f, o := r.figureByName("browser-opentcp-rtt"), r.caseByName("openssh-L"); {
+	case f == nil || f.Status != statusOK:
+		t.Status, t.Reason = statusNA, "browser-opentcp-rtt not measured"
+	case o == nil:
+		t.Status, t.Reason = statusNA, "openssh-L did not run"
+	default:
+		t.Value = ratio(f.median(), median(o.Runs, p50))
+		t.Status = verdict(t.Value, "<=", 2)
+	}
+	r.Targets = append(r.Targets, t)
+	caseRatio("OpenSSH -L via tunnelkit proxy / OpenSSH -L (MB/s)", "openssh-L-proxy", "openssh-L", mbps, ">=", 0.9)
+	caseRatio("tunnelkit ssh -L via relay RTT p50 / OpenSSH -L", "tunnelkit-L-relay", "openssh-L", p50, "<=", 1.3)
 	caseRatio("browser -L / OpenSSH -L (MB/s)", "browser-L", "openssh-L", mbps, ">=", 0.2)
 	caseRatio("browser -L exit->entry / OpenSSH -L (MB/s)", "browser-L-down", "openssh-L", mbps, ">=", 0.2)
 
@@ -226,7 +241,9 @@ func (r *Report) finish(e *Env) {
 	}
 	figTarget("relay memory per idle stream", "relay-idle-mem", 1, "<=", 48, "KiB")
 	figTarget(".wasm on the wire (smallest encoding)", "wasm-wire", 1, "<=", 2, "MB")
-	figTarget("page load to connected", "page-connected", 1, "<=", 500, "ms")
+	figTarget("page load to connected, cold (cache off)", "page-connected", 1, "<=", 500, "ms")
+	figTarget("page load to connected, warm (second visit)", "page-connected-warm", 1, "<=", 250, "ms")
+	figTarget("make run, nothing changed, to the demo answering", "make-run-noop", 1, "<=", 3, "s")
 	figTarget("page JS heap after >= "+sizeLabel(e.Mode.HeapBytes)+" through the page", "browser-heap", 1, "<=", 256, "MB")
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,18 +18,6 @@ import (
 type nginx struct {
 	Addr string // 127.0.0.1:PORT it listens on
 	Dir  string // its prefix: logs, pid, temp files
-}
-
-// freePort returns a loopback port free a moment ago, for servers (nginx)
-// that cannot be handed a listener.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // nginxPreamble is the top of every test config: all files in dir, one

@@ -26,6 +26,8 @@ type asset struct {
 	ctype    string
 	etag     string
 	variants map[string]*asset // "br", "gzip"
+
+	version string // content hash a ?v= must name for the response to be immutable (hashed.go)
 }
 
 var embedded = sync.OnceValue(func() http.Handler { return newHandler(files) })
@@ -42,6 +44,7 @@ func newHandler(fsys fs.FS) handler {
 	h := handler{}
 	h.add(fsys, "static")
 	h.add(fsys, "dist")
+	h.addHashed()
 	return h
 }
 
@@ -85,6 +88,7 @@ func (assets handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
+	h.Set("Cache-Control", a.cacheControl(r.URL.Query().Get("v")))
 	if len(a.variants) > 0 {
 		h.Add("Vary", "Accept-Encoding")
 		if enc := pickEncoding(r.Header.Get("Accept-Encoding"), a.variants); enc != "" {
@@ -97,9 +101,6 @@ func (assets handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Type", a.ctype)
 	h.Set("ETag", a.etag)
-	// Names are not content-hashed, so browsers revalidate every time; a
-	// matching ETag makes that a 304 with no body.
-	h.Set("Cache-Control", "no-cache")
 	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, a.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -67,5 +68,42 @@ func TestGatherSendError(t *testing.T) {
 	}
 	if err := g.flush(ctx); err != nil || calls != 1 {
 		t.Fatalf("flush after the failure = %v with %d sends, want nothing left to send", err, calls)
+	}
+}
+
+// TestGatherIdleSendsAtOnce: to an idle link a small lone write goes at
+// once; a bulk write gathers; once the link is busy, writes gather again,
+// and a write never overtakes what is gathered.
+func TestGatherIdleSendsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	var l sentLog
+	idle := true
+	g := gatherer{send: l.send, idle: func() bool { return idle }}
+	const limit = 10
+	steps := []struct {
+		p        string
+		idle     bool
+		gathered bool
+	}{
+		{"ab", true, false}, // idle: sent alone
+		{"cd", false, true}, // busy: gathered
+		{"ef", true, true},  // idle again, but "cd" waits: gathered behind it
+	}
+	for _, s := range steps {
+		idle = s.idle
+		gathered, err := g.write(ctx, []byte(s.p), limit)
+		if err != nil || gathered != s.gathered {
+			t.Fatalf("write(%q) idle %v = %v %v, want gathered %v", s.p, s.idle, gathered, err, s.gathered)
+		}
+	}
+	if err := g.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%q", l.msgs); got != `["ab" "cdef"]` {
+		t.Fatalf("sent %s, want [\"ab\" \"cdef\"]", got)
+	}
+	bulk := make([]byte, smallWrite+1)
+	if gathered, err := g.write(ctx, bulk, 2*len(bulk)); err != nil || !gathered {
+		t.Fatalf("bulk write to an idle link = %v %v, want gathered", gathered, err)
 	}
 }

@@ -125,6 +125,7 @@ func dialTransport(ctx context.Context, u string, protocols []string, _ *Options
 		closed: make(chan struct{}),
 	}
 	t.g.send = t.sendLocked
+	t.g.idle = t.idle
 	protos := make([]any, len(protocols))
 	for i, p := range protocols {
 		protos[i] = p
@@ -253,6 +254,10 @@ func (t *jsTransport) flushLater() {
 		t.werr = err
 	}
 }
+
+// idle reports that the browser has sent all it was given: the next
+// write need not wait to be gathered.
+func (t *jsTransport) idle() bool { return t.ws.Get("bufferedAmount").Int() == 0 }
 
 func (t *jsTransport) sendLocked(ctx context.Context, p []byte) error {
 	if err := t.waitDrained(ctx); err != nil {

@@ -94,8 +94,17 @@
     return new Response(body, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
   }
 
+  // [cache] The server names the .wasm by its content hash in a meta tag;
+  // that URL is cached as immutable, so a second visit neither downloads nor
+  // revalidates it. Without the tag, the plain name, revalidated.
+  function wasmURL() {
+    const m = document.querySelector('meta[name="tunnelkit-wasm"]');
+    return m && m.content ? { url: m.content, cache: "default" } : { url: "tunnelkit.wasm", cache: "no-cache" };
+  }
+
   async function fetchWasm() {
-    const resp = await fetch("tunnelkit.wasm", { cache: "no-cache" });
+    const w = wasmURL(); // [cache]
+    const resp = await fetch(w.url, { cache: w.cache });
     if (resp.status === 404) {
       throw new Error("The SSH client (tunnelkit.wasm) is not built into this server. Run make build, then restart tunnelkit.");
     }
@@ -121,6 +130,7 @@
       result = await WebAssembly.instantiate(await resp.arrayBuffer(), go.importObject);
     }
     showStarting();
+    performance.mark("tunnelkit:compiled"); // [timing] for the bench: fetch and compile done, Go starts
     let exited = false;
     go.run(result.instance).then(() => { exited = true; }, (e) => { exited = true; console.error(e); });
     // Go registers its API while main runs; give it a bounded time.
