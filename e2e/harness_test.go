@@ -106,6 +106,9 @@ type stack struct {
 	RelayURL string // "ws://127.0.0.1:PORT": the page's own origin
 	PageURL  string // "http://127.0.0.1:PORT/": the real UI page
 	Server   *httptest.Server
+	// MetricsToken reads /metrics on a relay with tokens (which serves
+	// metrics only with one); "" without tokens.
+	MetricsToken string
 }
 
 // startStack starts sshd, and an HTTP server that mounts the relay
@@ -155,13 +158,17 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		srv.CloseClientConnections()
 		srv.Close()
 	})
-	return &stack{
+	st := &stack{
 		SSHD:     sshd,
 		Relay:    r,
 		RelayURL: "ws" + strings.TrimPrefix(srv.URL, "http"),
 		PageURL:  srv.URL + "/",
 		Server:   srv,
 	}
+	if len(o.Tokens) > 0 {
+		st.MetricsToken = o.Tokens[0].Secret
+	}
+	return st
 }
 
 // newBrowser starts headless Chromium with a fresh profile and returns the

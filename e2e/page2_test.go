@@ -321,7 +321,15 @@ func TestUITokenFromHealthz(t *testing.T) {
 // refusals is the relay's tunnelkit_relay_refusals_total for reason.
 func refusals(t *testing.T, st *stack, reason string) int {
 	t.Helper()
-	resp, err := http.Get(st.Server.URL + "/metrics")
+	req, _ := http.NewRequest("GET", st.Server.URL+"/metrics", nil)
+	if st.MetricsToken != "" {
+		req.Header.Set("Authorization", "Bearer "+st.MetricsToken)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("metrics: %s", resp.Status)
+	}
 	if err != nil {
 		t.Fatalf("metrics: %v", err)
 	}
