@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"tunnelkit/internal/sshtest"
+)
+
+// carriesAgain pings through addr until it answers, for at most d.
+func carriesAgain(t *testing.T, p *tunnelkitProc, addr string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = sshtest.Ping("", addr, "again"); err == nil {
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("tunnelkit exited (%v) instead of reconnecting", p.err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s does not carry again %v after the gateway came back: %v", addr, d, err)
+}
+
+// TestSSHReconnect kills the gateway's sshd with its sessions, restarts it
+// with the same host key, and checks that tunnelkit ssh's -L and -R carry
+// again, the -L entry socket bound all along.
+func TestSSHReconnect(t *testing.T) {
+	gw := sshtest.StartOpenSSH(t, sshtest.Options{})
+	bin := buildTunnelkit(t)
+	pinger := sshtest.StartPinger(t, "127.0.0.1:0")
+	remote := sshtest.FreePort(t, "127.0.0.1")
+	p := startTunnelkit(t, bin, nil, "-i", gw.ClientKeyFile, "--known-hosts", gw.KnownHostsFile, "-p", strconv.Itoa(gw.Port()),
+		"-L", "0:"+pinger, "-R", fmt.Sprintf("%d:%s", remote, pinger), "-R", "0:"+pinger, gw.User+"@"+gw.Host())
+	entries := p.forwardsUp(t, 3)
+	for _, e := range entries {
+		sshPing(t, e)
+	}
+	for round := 1; round <= 2; round++ {
+		gw.Kill()
+		p.waitLog(t, regexp.MustCompile(`msg=reconnecting attempt=1 `))
+		// The -L entry socket stays bound: a connection now is held until
+		// the gateway is back, then carried.
+		held := make(chan error, 1)
+		go func() { held <- sshtest.Ping("", entries[0], "held") }()
+		p.waitLog(t, regexp.MustCompile(`msg="holding connection until the gateway is back"`))
+		gw.Restart(t)
+		back := time.Now()
+		if err := <-held; err != nil {
+			t.Fatalf("round %d: the connection held during the outage: %v", round, err)
+		}
+		now := p.forwardsUp(t, 3*(round+1))[3*round:]
+		if now[0] != entries[0] || now[1] != entries[1] {
+			t.Fatalf("round %d: forwards came back on %v, want %s and %s as before", round, now, entries[0], entries[1])
+		}
+		carriesAgain(t, p, entries[0], 40*time.Second)
+		carriesAgain(t, p, now[1], 40*time.Second)
+		carriesAgain(t, p, now[2], 40*time.Second)
+		t.Logf("round %d: -L and both -R carry again %v after sshd restarted", round, time.Since(back).Round(time.Millisecond))
+		if now[2] != entries[2] && !strings.Contains(p.output(), `msg="forward came back on another entry socket"`) {
+			t.Errorf("round %d: -R 0 moved from %s to %s and the log did not say so", round, entries[2], now[2])
+		}
+		entries[2] = now[2]
+	}
+	if n := strings.Count(p.output(), `msg=reconnected `); n != 2 {
+		t.Errorf("%d reconnections logged, want 2", n)
+	}
+	p.interrupt(t)
+	if err := p.wait(t); err != nil {
+		t.Fatalf("exit after interrupt: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", entries[0], time.Second); err == nil {
+		c.Close()
+		t.Errorf("-L entry %s still bound after exit", entries[0])
+	}
+}
+
+// TestSSHReconnectFirstFailure: a gateway that is not there at the start
+// is an error exit, not a loop.
+func TestSSHReconnectFirstFailure(t *testing.T) {
+	bin := buildTunnelkit(t)
+	port := sshtest.FreePort(t, "127.0.0.1")
+	startTunnelkit(t, bin, nil, "-p", strconv.Itoa(port), "--known-hosts", "/dev/null", "-L", "0:127.0.0.1:9", "root@127.0.0.1").
+		failsWith(t, "127.0.0.1:"+strconv.Itoa(port))
+}
