@@ -51,6 +51,7 @@ type Config struct {
 	HandshakeTimeout time.Duration // request headers, for the http.Server (default 10s)
 	DialTimeout      time.Duration // resolve + connect (default 10s)
 	AcceptTimeout    time.Duration // an accepted conn awaits its stream (default 10s)
+	ResumeWindow     time.Duration // a resumable stream awaits its client after a drop (default 30s)
 
 	Logger *slog.Logger // audit log (default: discard)
 
@@ -91,6 +92,7 @@ type Relay struct {
 	wg      sync.WaitGroup          // WebSocket handlers; each waits for its own goroutines
 	nextID  uint64
 	listens map[*listenBridge]struct{}
+	resumes resumeTable // resumable streams by id
 }
 
 // New checks cfg and returns a Relay.

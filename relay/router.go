@@ -17,6 +17,7 @@ func (r *Relay) routes() http.Handler {
 		g.Get("/v1/dial", r.tracked(r.serveDial))
 		g.Get("/v1/listen", r.tracked(r.serveListen))
 		g.Get("/v1/accept", r.tracked(r.serveAccept))
+		g.Get("/v1/resume", r.tracked(r.serveResume))
 	})
 	return mux
 }
