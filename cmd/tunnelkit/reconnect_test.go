@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"regexp"
@@ -9,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"tunnelkit/internal/linkcut"
+	"tunnelkit/internal/relaytest"
 	"tunnelkit/internal/sshtest"
+	"tunnelkit/relay"
 )
 
 // carriesAgain pings through addr until it answers, for at most d.
@@ -90,4 +94,58 @@ func TestSSHReconnectFirstFailure(t *testing.T) {
 	port := sshtest.FreePort(t, "127.0.0.1")
 	startTunnelkit(t, bin, nil, "-p", strconv.Itoa(port), "--known-hosts", "/dev/null", "-L", "0:127.0.0.1:9", "root@127.0.0.1").
 		failsWith(t, "127.0.0.1:"+strconv.Itoa(port))
+}
+
+// TestSSHRelayResume moves 256 MiB through tunnelkit ssh --relay -L while
+// the link to the relay is cut for 2 s: the SSH session resumes (one login
+// at the gateway) and every byte arrives.
+func TestSSHRelayResume(t *testing.T) {
+	gw := sshtest.StartOpenSSH(t, sshtest.Options{})
+	bin := buildTunnelkit(t)
+	const size = 256 << 20
+	src := sshtest.StartSource(t, "127.0.0.1:0", size, 11)
+	u := relaytest.Start(t, relay.Config{Allow: []string{gw.Addr}})
+	link, err := linkcut.Start(strings.TrimPrefix(u, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(link.Close)
+	p := startTunnelkit(t, bin, nil, "--relay", "ws://"+link.Addr, "-i", gw.ClientKeyFile, "--known-hosts", gw.KnownHostsFile,
+		"-p", strconv.Itoa(gw.Port()), "-L", "0:"+src, gw.User+"@"+gw.Host())
+	entry := p.forwardsUp(t, 1)[0]
+	c, err := net.DialTimeout("tcp", entry, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(120 * time.Second))
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	var got int64
+	var cutAt time.Time
+	restored := make(chan time.Time, 1)
+	for got < size {
+		n, err := c.Read(buf)
+		h.Write(buf[:n])
+		got += int64(n)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		if cutAt.IsZero() && got > size/4 {
+			cutAt = time.Now()
+			link.Cut()
+			go func() { time.Sleep(2 * time.Second); link.Restore(); restored <- time.Now() }()
+		}
+	}
+	back := <-restored
+	t.Logf("256 MiB across a 2 s cut; the transfer ended %v after the link came back", time.Since(back).Round(time.Millisecond))
+	if fmt.Sprintf("%x", h.Sum(nil)) != sshtest.DataSum(11, size) {
+		t.Fatal("bytes differ after the cut")
+	}
+	if n := gw.Logins(t); n != 1 {
+		t.Fatalf("%d SSH logins at the gateway, want 1: the session should have resumed", n)
+	}
+	if strings.Contains(p.output(), "msg=reconnected") {
+		t.Fatal("tunnelkit reconnected instead of resuming")
+	}
 }

@@ -39,6 +39,7 @@ type serveOptions struct {
 	maxStreams, maxPerClient              int
 	maxMsg                                int64
 	idle, dialTimeout, drain              time.Duration
+	resumeWindow                          time.Duration
 	logFormat, tlsCert, tlsKey            string
 }
 
@@ -74,6 +75,7 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.Int64Var(&o.maxMsg, "max-message-size", relay.DefaultMaxMessageSize, "largest WebSocket message in `BYTES`")
 	fs.DurationVar(&o.idle, "idle-timeout", relay.DefaultIdleTimeout, "close a stream after no data either way for this long")
 	fs.DurationVar(&o.dialTimeout, "dial-timeout", relay.DefaultDialTimeout, "resolve and connect within this long")
+	fs.DurationVar(&o.resumeWindow, "resume-window", relay.DefaultResumeWindow, "keep a resumable stream's connection this long after its WebSocket drops, for its client to come back")
 	fs.DurationVar(&o.drain, "drain-timeout", 10*time.Second, "on SIGTERM, let streams finish for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "audit log format: `text` or json")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (with --tls-key)")
@@ -114,6 +116,7 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 		MaxMessageSize:      o.maxMsg,
 		IdleTimeout:         o.idle,
 		DialTimeout:         o.dialTimeout,
+		ResumeWindow:        o.resumeWindow,
 		Logger:              logger,
 	}
 	if o.config != "" {

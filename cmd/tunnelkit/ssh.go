@@ -362,7 +362,8 @@ func connectGateway(ctx context.Context, addr, relayURL, tokenFile string, cfg t
 	if len(cfg.Jump) > 0 { // the relay reaches the first hop only
 		first, role = cfg.Jump[0].Addr, "jump host"
 	}
-	conn, err := client.Dial(ctx, relayURL, first, &client.Options{Token: token})
+	// Resumable: a blip of the link to the relay keeps the SSH session.
+	conn, err := client.Dial(ctx, relayURL, first, &client.Options{Token: token, Resume: true})
 	if err != nil {
 		return nil, fmt.Errorf("reach %s %s through relay %s: %w", role, first, relayURL, err)
 	}

@@ -3,7 +3,7 @@ package sshtest
 import (
 	"os"
 	"os/exec"
-	"strings"
+	"regexp"
 	"testing"
 )
 
@@ -37,5 +37,9 @@ func (s *Server) Logins(t testing.TB) int {
 	if err != nil {
 		t.Fatalf("sshtest: %v", err)
 	}
-	return strings.Count(string(data), "Accepted ")
+	return len(loginRE.FindAll(data, -1))
 }
+
+// loginRE is the line sshd logs for a successful authentication (at
+// DEBUG1 it also logs "Accepted key ..." lines, which are not logins).
+var loginRE = regexp.MustCompile(`(?m)Accepted (publickey|password|keyboard-interactive/pam|keyboard-interactive) for `)

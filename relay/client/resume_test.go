@@ -122,4 +122,3 @@ func sha256Hex(h interface{ Sum([]byte) []byte }) string {
 	}
 	return string(out)
 }
-
