@@ -213,7 +213,9 @@ func (s *session) redial() (*tunnel.Client, error) {
 	clientMu.Lock()
 	pinned := resil[s.id].hostKey
 	clientMu.Unlock()
-	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+	// Bounded: a gateway that takes TCP and never answers SSH must not
+	// hold the session's reconnecting for long.
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	conn, err := client.Dial(ctx, o.relay, o.firstAddr(), &client.Options{Token: o.token, Resume: true})
 	if err != nil {
@@ -338,17 +340,48 @@ func (h *forwardHandle) watchReconnecting(s *session) {
 		if final {
 			return
 		}
-		select {
-		case nf := <-h.next:
-			h.mu.Lock()
-			h.f = nf
-			h.mu.Unlock()
-		case <-s.ctx.Done():
+		nf, ok := h.successor(s)
+		if !ok {
 			h.mu.Lock()
 			h.final = h.base
 			h.mu.Unlock()
 			return
 		}
+		h.mu.Lock()
+		h.f = nf
+		h.mu.Unlock()
+	}
+}
+
+// successor waits for the forward that replaces a stopped one: made by
+// restoreForwards on a new connection, or, when the connection is still
+// up (a relay listener that went away with a blip), started again here
+// with backoff. false when the session ended.
+func (h *forwardHandle) successor(s *session) (*tunnel.Forward, bool) {
+	delay := time.Second
+	for {
+		t := time.NewTimer(delay)
+		select {
+		case nf := <-h.next:
+			t.Stop()
+			return nf, true
+		case <-s.ctx.Done():
+			t.Stop()
+			return nil, false
+		case <-t.C:
+		}
+		c := s.currentClient()
+		if isDone(c.Done()) {
+			continue // reconnecting: restoreForwards brings it back
+		}
+		nf, err := c.Forward(s.ctx, h.spec)
+		if err == nil {
+			return nf, true
+		}
+		h.mu.Lock()
+		h.lastErr = err
+		h.mu.Unlock()
+		delay = min(2*delay, 30*time.Second)
 	}
 }
 

@@ -14,8 +14,10 @@ import (
 
 // Proxy forwards each connection on Addr to its target.
 type Proxy struct {
-	Addr   string // "127.0.0.1:PORT", the same across cuts
-	target string
+	Addr string // "127.0.0.1:PORT", the same across cuts
+
+	targetMu sync.Mutex
+	target   string
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -53,8 +55,18 @@ func (p *Proxy) serve(ln net.Listener) {
 	}()
 }
 
+// Retarget sends new connections to addr (the ones open stay).
+func (p *Proxy) Retarget(addr string) {
+	p.targetMu.Lock()
+	p.target = addr
+	p.targetMu.Unlock()
+}
+
 func (p *Proxy) pipe(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
+	p.targetMu.Lock()
+	target := p.target
+	p.targetMu.Unlock()
+	up, err := net.Dial("tcp", target)
 	if err != nil {
 		c.Close()
 		return
