@@ -13,19 +13,20 @@ import (
 
 // ProcStats is what the relay process uses at one moment.
 type ProcStats struct {
+	Pid        int // a relay SIGKILLed and restarted is another process
 	Goroutines int
 	OpenFiles  int
 	RSS        int64 // bytes
 }
 
 func (p ProcStats) String() string {
-	return fmt.Sprintf("goroutines %d, open files %d, RSS %.1f MiB", p.Goroutines, p.OpenFiles, float64(p.RSS)/(1<<20))
+	return fmt.Sprintf("pid %d: goroutines %d, open files %d, RSS %.1f MiB", p.Pid, p.Goroutines, p.OpenFiles, float64(p.RSS)/(1<<20))
 }
 
 // ReadProcStats reads pid's open files and RSS from /proc and its
 // goroutines from the relay's /metrics at metricsURL.
 func ReadProcStats(pid int, metricsURL string) ProcStats {
-	var p ProcStats
+	p := ProcStats{Pid: pid}
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		p.OpenFiles = len(ents)
 	}
