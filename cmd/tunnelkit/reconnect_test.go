@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"net"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -147,5 +150,59 @@ func TestSSHRelayResume(t *testing.T) {
 	}
 	if strings.Contains(p.output(), "msg=reconnected") {
 		t.Fatal("tunnelkit reconnected instead of resuming")
+	}
+}
+
+// TestProxyResume is OpenSSH's ssh -L with tunnelkit proxy as its
+// ProxyCommand: a 2 s cut of the link to the relay mid-download is resumed
+// inside tunnelkit proxy, so ssh never notices (one login, every byte).
+func TestProxyResume(t *testing.T) {
+	sshBin := sshtest.RequireBinary(t, "ssh")
+	srv := sshtest.StartOpenSSH(t, sshtest.Options{})
+	const size = 128 << 20
+	source := sshtest.StartSource(t, "127.0.0.1:0", size, 5)
+	u := relaytest.Start(t, relay.Config{Allow: []string{srv.Addr}})
+	link, err := linkcut.Start(strings.TrimPrefix(u, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(link.Close)
+	bin := buildTunnelkit(t)
+	port := sshtest.FreePort(t, "127.0.0.1")
+	fwd := exec.Command(sshBin, append(sshArgs(srv, bin, "ws://"+link.Addr), "-N", "-o", "ExitOnForwardFailure=yes",
+		"-L", fmt.Sprintf("127.0.0.1:%d:%s", port, source), srv.Host())...)
+	var stderr bytes.Buffer
+	fwd.Stderr = &stderr
+	if err := fwd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- fwd.Wait() }()
+	defer func() { fwd.Process.Kill(); <-exited }()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	down := dialWhenUp(ctx, t, fmt.Sprintf("127.0.0.1:%d", port), exited, &stderr)
+	defer down.Close()
+	down.SetDeadline(time.Now().Add(120 * time.Second))
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	var got int64
+	for got < size {
+		n, err := down.Read(buf)
+		h.Write(buf[:n])
+		got += int64(n)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v\n%s", got, err, stderr.String())
+		}
+		if got > size/4 && link.Cuts() == 0 {
+			link.Cut()
+			go func() { time.Sleep(2 * time.Second); link.Restore() }()
+		}
+	}
+	if fmt.Sprintf("%x", h.Sum(nil)) != sshtest.DataSum(5, size) {
+		t.Fatal("bytes differ after the cut")
+	}
+	if n := srv.Logins(t); n != 1 {
+		t.Fatalf("%d logins, want 1", n)
 	}
 }
