@@ -199,11 +199,11 @@ func (rs *resumable) serve(att *attachment) (next *attachment, dropped bool) {
 		rs.r.log.Info("stream taken over by a resume", "id", s.id)
 	case <-s.ctx.Done():
 	}
+	cancel() // before the broadcast: the sender checks ctx after it wakes
 	rs.mu.Lock()
 	rs.ws = nil
 	rs.cond.Broadcast()
 	rs.mu.Unlock()
-	cancel()
 	if s.ctx.Err() != nil && next == nil && !dropped {
 		closeWS(att.ws, s.code, s.reason)
 	} else {
