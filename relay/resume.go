@@ -245,7 +245,10 @@ func (rs *resumable) readClient(ws *websocket.Conn) bool {
 		size := 0
 		for {
 			n, err := msg.Read(buf)
-			if n > 0 {
+			// Bytes that come with a read error are not unmasked by the
+			// websocket package: they are dropped, and the client sends
+			// them again after resuming.
+			if n > 0 && (err == nil || err == io.EOF) {
 				size += n
 				if err := rs.queueUp(buf[:n]); err != nil {
 					s.finish(wire.CloseBadRequest, err.Error())

@@ -139,7 +139,9 @@ func (c *resumeConn) pump(t transport) {
 		size := 0
 		for {
 			n, err := r.Read(buf)
-			if n > 0 {
+			// Bytes that come with a read error may be incomplete frames:
+			// not counted, the relay sends them again after resuming.
+			if n > 0 && (err == nil || err == io.EOF) {
 				size += n
 				c.mu.Lock()
 				c.rbuf = append(c.rbuf, buf[:n]...)
