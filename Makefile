@@ -5,7 +5,7 @@ DIST     := web/dist
 GOROOT   := $(shell $(GO) env GOROOT)
 LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: all build wasm run test test-deps bench bench-quick fuzz vet clean
+.PHONY: all build wasm run test test-deps bench bench-quick fuzz vet soak clean
 
 all: build
 
@@ -64,6 +64,12 @@ bench: test-deps build
 
 bench-quick: test-deps build
 	BENCH_QUICK=1 $(GO) run ./bench
+
+# A bounded soak: native and browser forwards under churn while faults are
+# injected at random (SOAK=30m for longer). `make test` runs it for 1m.
+SOAK ?= 10m
+soak: test-deps
+	SOAK=$(SOAK) $(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./soak
 
 # Fuzz the parsers for a while each (FUZZTIME=2m for longer).
 FUZZTIME ?= 30s

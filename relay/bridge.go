@@ -182,7 +182,9 @@ func (r *Relay) copyMessage(s *stream, typ websocket.MessageType, msg io.Reader,
 	var size int64
 	for {
 		n, err := msg.Read(buf)
-		if n > 0 {
+		// Bytes that come with a read error (the client dropped mid-frame)
+		// were not unmasked by the websocket package: never the target's.
+		if n > 0 && (err == nil || err == io.EOF) {
 			if size += int64(n); size > max {
 				s.finishHint(wire.CloseTooBig, fmt.Sprintf("message over %d bytes", max), "see --max-message-size")
 				return size, false

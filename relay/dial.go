@@ -54,9 +54,14 @@ func (r *Relay) serveDial(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.metrics.dialDuration.Observe(time.Since(start).Seconds())
-	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeOpen, Addr: s.addr, Max: r.cfg.MaxMessageSize, Flow: s.flowWindow(), Credit: s.upCredit()}); err != nil {
+	rs := r.resumableFor(s, req, conn)
+	if err := writeMessage(context.Background(), ws, rs.openFields(wire.Message{Type: wire.TypeOpen, Addr: s.addr, Max: r.cfg.MaxMessageSize, Flow: s.flowWindow(), Credit: s.upCredit()})); err != nil {
 		conn.Close()
 		s.finishHint(clientGone(err, 0))
+		return
+	}
+	if rs != nil {
+		r.bridgeResumable(rs, ws)
 		return
 	}
 	r.bridge(s, ws, conn)

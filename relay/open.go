@@ -2,7 +2,9 @@ package relay
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -13,12 +15,7 @@ import (
 // returns nil after closing the WebSocket with the reason when refused.
 func (r *Relay) open(w http.ResponseWriter, req *http.Request, kind string) (*stream, *websocket.Conn) {
 	client := clientIP(req, r.trusted)
-	wait := r.backoff.wait(client)
-	var tok *token
-	var authErr error
-	if wait == 0 {
-		tok, authErr = r.authenticate(req)
-	}
+	wait, tok, authErr := r.presented(req, client)
 	ws, err := websocket.Accept(w, req, r.live().acceptOpts)
 	if err != nil {
 		metric := "handshake"
@@ -30,17 +27,8 @@ func (r *Relay) open(w http.ResponseWriter, req *http.Request, kind string) (*st
 		return nil, nil
 	}
 	ws.SetReadLimit(r.cfg.MaxMessageSize)
-	if wait > 0 {
-		r.refuseBefore(ws, req, client, "token_backoff", wire.CloseOverLimit, "relay refused: "+backoffReason(wait), "")
+	if !r.tokenOK(ws, req, client, wait, tok, authErr) {
 		return nil, nil
-	}
-	if authErr != nil {
-		r.noteTokenFailure(client, authErr)
-		r.refuseBefore(ws, req, client, "token", wire.CloseUnauthorized, "relay refused: "+authErr.Error(), "see --token-file")
-		return nil, nil
-	}
-	if tok != nil {
-		r.backoff.success(client)
 	}
 	s, code, reason, hint := r.begin(kind, client, tok)
 	if s == nil {
@@ -52,4 +40,31 @@ func (r *Relay) open(w http.ResponseWriter, req *http.Request, kind string) (*st
 		return nil, nil
 	}
 	return s, ws
+}
+
+// presented is the token req presents, unless client is waiting out a
+// backoff after wrong tokens (then no token is even compared).
+func (r *Relay) presented(req *http.Request, client netip.Addr) (wait time.Duration, tok *token, err error) {
+	if wait = r.backoff.wait(client); wait == 0 {
+		tok, err = r.authenticate(req)
+	}
+	return wait, tok, err
+}
+
+// tokenOK refuses ws when client is in backoff or presented no good
+// token, counting a failure toward the backoff; a good token clears it.
+func (r *Relay) tokenOK(ws *websocket.Conn, req *http.Request, client netip.Addr, wait time.Duration, tok *token, authErr error) bool {
+	if wait > 0 {
+		r.refuseBefore(ws, req, client, "token_backoff", wire.CloseOverLimit, "relay refused: "+backoffReason(wait), "")
+		return false
+	}
+	if authErr != nil {
+		r.noteTokenFailure(client, authErr)
+		r.refuseBefore(ws, req, client, "token", wire.CloseUnauthorized, "relay refused: "+authErr.Error(), "see --token-file")
+		return false
+	}
+	if tok != nil {
+		r.backoff.success(client)
+	}
+	return true
 }

@@ -76,6 +76,7 @@ type Config struct {
 	// on writing what it queued to a target that does not read (default
 	// 10s); then it ends, and its buffers and slot are freed.
 	QueueDrainTimeout time.Duration
+	ResumeWindow      time.Duration // a resumable stream awaits its client after a drop (default 30s)
 
 	Logger *slog.Logger // audit log (default: discard)
 
@@ -118,6 +119,7 @@ type Relay struct {
 	wg      sync.WaitGroup       // WebSocket handlers; each waits for its own goroutines
 	nextID  uint64
 	listens map[*listenBridge]struct{}
+	resumes resumeTable // resumable streams by id
 }
 
 // New checks cfg and returns a Relay.

@@ -18,6 +18,7 @@ func (r *Relay) routes() http.Handler {
 		g.Method(http.MethodGet, "/metrics", r.publicMetrics())
 		g.Get("/v1/dial", r.tracked(r.serveDial))
 		g.Get("/v1/listen", r.tracked(r.serveListen))
+		g.Get("/v1/resume", r.tracked(r.serveResume))
 	})
 	// Unknown paths (/v1/accept of older clients among them) are behind
 	// the Host check too: a rebinding page learns nothing from a 404.

@@ -67,6 +67,9 @@ func Connect(ctx context.Context, conn net.Conn, addr string, cfg Config) (*Clie
 		log:     log,
 		done:    make(chan struct{}),
 	}
+	// Credentials are needed only to authenticate: the Client does not keep
+	// them for its life (a caller that reconnects keeps its own, if allowed).
+	c.cfg.Password, c.cfg.Signers, c.cfg.AuthMethods, c.cfg.Jump = "", nil, nil, nil
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	log.Info("connected", "user", cfg.User, "server", string(hs.conn.ServerVersion()), "hostKey", c.hostKey)
 

@@ -35,9 +35,9 @@
 //     each forward and connection. Half-closes pass through in both
 //     directions.
 //   - Keepalives (keepalive@openssh.com) end a connection whose gateway
-//     stopped answering. Reconnect dials again and restores the forwards:
-//     it is the base of the reliability work (reconnect after an outage)
-//     and no command uses it yet.
+//     stopped answering. Reconnect dials again with backoff and restores
+//     the forwards, the host key pinned to the first one, -L entry sockets
+//     kept bound through the outage (entryhold.go).
 //
 // Close waits for every goroutine the Client started. Config.OnEvent runs
 // synchronously on the forward's goroutines: it must not block, nor call

@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -59,11 +60,20 @@ func ExampleReconnect() {
 	cfg := tunnel.Config{User: "alice", Password: os.Getenv("GATEWAY_PASSWORD"),
 		HostKey: tunnel.HostKeyPolicy{Fingerprint: "SHA256:..."}}
 	specs := []tunnel.Spec{{Kind: tunnel.Remote, EntryPort: 8080, ExitHost: "localhost", ExitPort: 3000}}
-	err := tunnel.Reconnect(ctx, func(ctx context.Context) (*tunnel.Client, error) {
-		return tunnel.Dial(ctx, "gateway.example", cfg)
-	}, specs, func(c *tunnel.Client, fwds []*tunnel.Forward) {
-		log.Printf("connected to %s, gateway listens on %s", c.Addr(), fwds[0].Entry())
-	}, nil)
+	err := tunnel.Reconnect(ctx, tunnel.ReconnectConfig{
+		Connect: func(ctx context.Context, cfg tunnel.Config) (*tunnel.Client, error) {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			return tunnel.Dial(ctx, "gateway.example", cfg)
+		},
+		Config: cfg,
+		Specs:  specs,
+		OnState: func(s tunnel.ReconnectState) {
+			if s.Phase == tunnel.PhaseConnected {
+				log.Printf("connected to %s, gateway listens on %s", s.Client.Addr(), s.Forwards[0].Entry())
+			}
+		},
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -14,8 +14,15 @@ import (
 // forward has stopped it keeps only its final counters.
 type forwardHandle struct {
 	mu    sync.Mutex
-	f     *tunnel.Forward // nil once stopped
+	f     *tunnel.Forward // nil once stopped (or, reconnecting, until restored)
 	final tunnel.Stats
+
+	// For a reconnecting session (reconnect.go):
+	spec       tunnel.Spec
+	base       tunnel.Stats         // counters of the forwards this one replaced
+	next       chan *tunnel.Forward // its successor on a new connection
+	userClosed bool
+	lastErr    error // why it could not be restored
 }
 
 func (s *session) forward(text string) (any, error) {
@@ -23,16 +30,21 @@ func (s *session) forward(text string) (any, error) {
 	if err != nil {
 		return nil, wrap("forward "+text, err)
 	}
-	f, err := s.client.Forward(s.ctx, spec)
+	f, err := s.currentClient().Forward(s.ctx, spec)
 	if err != nil {
 		return nil, wrap("forward "+spec.String(), err)
 	}
-	h := &forwardHandle{f: f}
+	h := &forwardHandle{f: f, spec: spec, next: make(chan *tunnel.Forward, 1)}
 	id := nextID()
 	registry.Lock()
 	registry.forwards[id] = h
 	registry.Unlock()
-	go h.watch(s)
+	if s.opts.re.enabled {
+		s.trackForward(h)
+		go h.watchReconnecting(s)
+	} else {
+		go h.watch(s)
+	}
 
 	o := s.opts
 	obj := jsObject.New()
@@ -61,7 +73,14 @@ func (h *forwardHandle) stats() tunnel.Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.f != nil {
-		return h.f.Stats()
+		st := h.f.Stats()
+		st.Connections += h.base.Connections
+		st.BytesIn += h.base.BytesIn
+		st.BytesOut += h.base.BytesOut
+		return st
+	}
+	if h.final == (tunnel.Stats{}) {
+		return h.base // reconnecting
 	}
 	return h.final
 }
@@ -100,6 +119,7 @@ func forwardClose(_ js.Value, args []js.Value) any {
 	return async(func() (any, error) {
 		h.mu.Lock()
 		f := h.f
+		h.userClosed = true
 		h.mu.Unlock()
 		if f != nil {
 			f.Close()

@@ -21,9 +21,10 @@ type connectOptions struct {
 	passphrase string
 	hostKey    string
 	token      string
-	onHostKey  js.Value  // async (fingerprint) => boolean
-	onEvent    js.Value  // (event) => void
-	jump       []jumpHop // jump hosts, first hop first (see jump.go)
+	onHostKey  js.Value         // async (fingerprint) => boolean
+	onEvent    js.Value         // (event) => void
+	jump       []jumpHop        // jump hosts, first hop first (see jump.go)
+	re         reconnectOptions // see reconnect.go
 }
 
 func (o *connectOptions) addr() string { return net.JoinHostPort(o.host, strconv.Itoa(o.port)) }
@@ -100,6 +101,9 @@ func parseConnectOptions(v js.Value) (*connectOptions, error) {
 		return nil, err
 	}
 	if o.jump, err = parseJumpOption(v.Get("jump")); err != nil {
+		return nil, err
+	}
+	if o.re, err = parseReconnectOptions(v); err != nil {
 		return nil, err
 	}
 	return o, nil

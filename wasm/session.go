@@ -94,7 +94,8 @@ func dial(o *connectOptions) (any, error) {
 	hsCtx, hsCancel := context.WithTimeoutCause(ctx, handshakeTimeout,
 		errors.New("no SSH handshake within 2 minutes (is "+o.addr()+" an SSH server?)"))
 	defer hsCancel()
-	conn, err := client.Dial(hsCtx, o.relay, o.firstAddr(), &client.Options{Token: o.token})
+	// Resumable: a blip of the link to the relay keeps the SSH session.
+	conn, err := client.Dial(hsCtx, o.relay, o.firstAddr(), &client.Options{Token: o.token, Resume: true})
 	if err != nil {
 		return fail(wrap(what, err))
 	}
@@ -111,6 +112,7 @@ func dial(o *connectOptions) (any, error) {
 		return fail(wrap(what, err))
 	}
 	s.client = c
+	o.afterAuth()
 
 	registry.Lock()
 	registry.sessions[s.id] = s
@@ -124,7 +126,7 @@ func dial(o *connectOptions) (any, error) {
 	closed, resolve, reject := deferred()
 	closed.Call("catch", noopFunc) // a session may end without anyone awaiting s.closed
 	obj.Set("closed", closed)
-	go s.wait(resolve, reject)
+	go s.run(resolve, reject)
 	return obj, nil
 }
 
@@ -176,7 +178,7 @@ func (o *connectOptions) confirmHostKey(ctx context.Context, hostport, fingerpri
 // wait settles s.closed when the connection ends: resolved after close(),
 // rejected with the reason when the gateway or the relay dropped it.
 func (s *session) wait(resolve func(any), reject func(error)) {
-	err := s.client.Wait()
+	err := s.currentClient().Wait()
 	s.cancel(errSessionClosed)
 	registry.Lock()
 	delete(registry.sessions, s.id)
@@ -230,7 +232,7 @@ func sessionClose(_ js.Value, args []js.Value) any {
 		return jsPromise.Call("resolve") // already closed
 	}
 	return async(func() (any, error) {
-		s.client.Close() // a connection that already failed reports it through s.closed
+		s.closeClient() // a connection that already failed reports it through s.closed
 		<-s.ended
 		return js.Undefined(), nil
 	})

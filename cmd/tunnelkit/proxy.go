@@ -48,12 +48,13 @@ func runProxy(ctx context.Context, args []string) error {
 		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, *timeout)
-	conn, err := client.Dial(dctx, *relayURL, target, &client.Options{Token: token})
+	// Resumable: a blip of the link to the relay does not end the SSH session.
+	conn, err := client.Dial(dctx, *relayURL, target, &client.Options{Token: token, Resume: true})
 	cancel()
 	if err != nil {
 		return err
 	}
-	return pipe(ctx, conn.(*client.Conn), os.Stdin, os.Stdout)
+	return pipe(ctx, conn.(halfCloser), os.Stdin, os.Stdout)
 }
 
 // proxyTarget reads HOST:PORT or HOST PORT. An IPv6 host may come without
@@ -87,10 +88,16 @@ func readToken(file string) (string, error) {
 	return tok, nil
 }
 
+// halfCloser is a relay stream: a *client.Conn, or a resumable one.
+type halfCloser interface {
+	net.Conn
+	CloseWrite() error
+}
+
 // pipe copies in to conn and conn to out. EOF on in half-closes conn; it
 // returns once both directions are done, or at the first failure (when in
 // may still be blocked reading: the process is about to exit).
-func pipe(ctx context.Context, conn *client.Conn, in io.Reader, out io.Writer) error {
+func pipe(ctx context.Context, conn halfCloser, in io.Reader, out io.Writer) error {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()

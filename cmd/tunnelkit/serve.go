@@ -52,6 +52,7 @@ type serveOptions struct {
 	maxStreams, maxPerClient, maxConns                int
 	maxMsg, maxQueued                                 int64
 	idle, dialTimeout, drain, reqTimeout, queueDrain  time.Duration
+	resumeWindow                                      time.Duration
 	logFormat, tlsCert, tlsKey                        string
 	acme                                              acmeOptions
 	metricsListen                                     string
@@ -97,6 +98,7 @@ func parseServeArgs(args []string) (*serveOptions, error) {
 	fs.DurationVar(&o.queueDrain, "queue-drain-timeout", relay.DefaultQueueDrainTimeout, "when a client is gone, deliver what it queued for this long at most")
 	fs.DurationVar(&o.idle, "idle-timeout", relay.DefaultIdleTimeout, "close a stream after no data either way for this long")
 	fs.DurationVar(&o.dialTimeout, "dial-timeout", relay.DefaultDialTimeout, "resolve and connect within this long")
+	fs.DurationVar(&o.resumeWindow, "resume-window", relay.DefaultResumeWindow, "keep a resumable stream's connection this long after its WebSocket drops, for its client to come back")
 	fs.DurationVar(&o.drain, "drain-timeout", 10*time.Second, "on SIGTERM, let streams finish for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "audit log format: `text` or json")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (with --tls-key)")
@@ -166,6 +168,7 @@ func (o *serveOptions) relayConfig(logger *slog.Logger) (relay.Config, error) {
 		QueueDrainTimeout:   o.queueDrain,
 		IdleTimeout:         o.idle,
 		DialTimeout:         o.dialTimeout,
+		ResumeWindow:        o.resumeWindow,
 		Logger:              logger,
 		ExtraPublicHosts:    o.acme.domains, // the names its certificates are for
 	}

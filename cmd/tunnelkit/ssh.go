@@ -27,6 +27,12 @@ Connects to the SSH gateway HOST and runs port forwards until interrupted,
 like "ssh -N". A forward that cannot be set up is fatal, as with OpenSSH's
 ExitOnForwardFailure. Flags may come before or after the host.
 
+When the connection is lost after it was up, tunnelkit ssh connects again
+(1s doubling to 30s between attempts), requires the same host key, and
+restores every forward: -L and -D entry sockets stay bound meanwhile and
+hold new connections (up to 32, 20s each) until the gateway is back; -R
+forwards are asked for again. --no-reconnect exits instead, as ssh does.
+
   -L [entry_address:]entry_port:exit_host:exit_port
       local forward: listen here on the entry socket; the gateway connects
       each connection on to the exit socket.
@@ -76,24 +82,25 @@ flags:
 // sshOptions is the command line of tunnelkit ssh, completed by the ssh
 // config file (see applyConfig).
 type sshOptions struct {
-	target     string // [USER@]HOST or an ssh config alias, as given
-	user, host string // from the target (and -l), then the ssh config
-	specs      []tunnel.Spec
-	keys       repeated
-	port       int
-	login      string
-	jump       string   // -J or ProxyJump
-	configFile string   // -F
-	options    repeated // -o Keyword=Value, ssh config lines that win over the file
-	knownHosts string
-	acceptNew  bool
-	pin        string
-	relayURL   string
-	tokenFile  string
-	timeout    time.Duration
-	verbose    bool
-	quiet      bool
-	set        map[string]bool // flags given on the command line
+	target      string // [USER@]HOST or an ssh config alias, as given
+	user, host  string // from the target (and -l), then the ssh config
+	specs       []tunnel.Spec
+	keys        repeated
+	port        int
+	login       string
+	jump        string   // -J or ProxyJump
+	configFile  string   // -F
+	options     repeated // -o Keyword=Value, ssh config lines that win over the file
+	knownHosts  string
+	acceptNew   bool
+	pin         string
+	relayURL    string
+	tokenFile   string
+	timeout     time.Duration
+	verbose     bool
+	quiet       bool
+	noReconnect bool
+	set         map[string]bool // flags given on the command line
 
 	configKeys     []string      // IdentityFile of the ssh config
 	identitiesOnly bool          // IdentitiesOnly yes: no agent
@@ -139,6 +146,7 @@ func sshFlags(o *sshOptions) *flag.FlagSet {
 	fs.StringVar(&o.relayURL, "relay", "", "reach the gateway (or the first jump host) through a tunnelkit relay's dial bridge at `URL` (ws://, wss://)")
 	fs.StringVar(&o.tokenFile, "token-file", "", "read the relay token from `FILE` (default: $TUNNELKIT_TOKEN)")
 	fs.DurationVar(&o.timeout, "connect-timeout", 30*time.Second, "give up connecting and authenticating after this long")
+	fs.BoolVar(&o.noReconnect, "no-reconnect", false, "exit when the connection to the gateway is lost, as ssh does (default: reconnect with backoff and restore every forward)")
 	fs.BoolVar(&o.verbose, "v", false, "log debug detail, such as each connection as it opens")
 	return fs
 }
@@ -194,6 +202,7 @@ type sshPlan struct {
 	relayURL  string
 	tokenFile string
 	timeout   time.Duration
+	reconnect bool
 	log       *slog.Logger
 }
 
@@ -215,7 +224,7 @@ func (o *sshOptions) plan(logger *slog.Logger) (*sshPlan, error) {
 	}
 	p := &sshPlan{
 		addr:  net.JoinHostPort(o.host, strconv.Itoa(o.port)),
-		specs: o.specs, relayURL: o.relayURL, tokenFile: o.tokenFile, timeout: o.timeout, log: logger,
+		specs: o.specs, relayURL: o.relayURL, tokenFile: o.tokenFile, timeout: o.timeout, reconnect: !o.noReconnect, log: logger,
 		cfg: tunnel.Config{User: o.user, Logger: logger, KeepaliveInterval: o.keepalive, KeepaliveMax: o.keepaliveMax},
 	}
 	if p.cfg.HostKey, err = o.hostKeyPolicy(); err != nil {
@@ -314,6 +323,9 @@ func (o *sshOptions) hostKeyPolicy() (tunnel.HostKeyPolicy, error) {
 // run connects, starts every forward and waits for an interrupt or the end
 // of the connection.
 func (p *sshPlan) run(ctx context.Context) error {
+	if p.reconnect {
+		return p.runReconnecting(ctx)
+	}
 	cctx, cancel := context.WithTimeout(ctx, p.timeout)
 	c, err := connectGateway(cctx, p.addr, p.relayURL, p.tokenFile, p.cfg)
 	cancel()
@@ -363,7 +375,8 @@ func connectGateway(ctx context.Context, addr, relayURL, tokenFile string, cfg t
 	if len(cfg.Jump) > 0 { // the relay reaches the first hop only
 		first, role = cfg.Jump[0].Addr, "jump host"
 	}
-	conn, err := client.Dial(ctx, relayURL, first, &client.Options{Token: token})
+	// Resumable: a blip of the link to the relay keeps the SSH session.
+	conn, err := client.Dial(ctx, relayURL, first, &client.Options{Token: token, Resume: true})
 	if err != nil {
 		return nil, fmt.Errorf("reach %s %s through relay %s: %w", role, first, relayURL, err)
 	}

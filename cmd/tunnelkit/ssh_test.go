@@ -156,7 +156,7 @@ func TestSSHCommand(t *testing.T) {
 	t.Run("gateway dies", func(t *testing.T) {
 		gw2 := sshtest.StartOpenSSH(t, sshtest.Options{})
 		pinger := sshtest.StartPinger(t, "127.0.0.1:0")
-		p := startTunnelkit(t, bin, nil, "-i", gw2.ClientKeyFile, "--known-hosts", gw2.KnownHostsFile, "-p", strconv.Itoa(gw2.Port()),
+		p := startTunnelkit(t, bin, nil, "--no-reconnect", "-i", gw2.ClientKeyFile, "--known-hosts", gw2.KnownHostsFile, "-p", strconv.Itoa(gw2.Port()),
 			"-L", "0:"+pinger, gw2.User+"@"+gw2.Host())
 		sshPing(t, p.forwardsUp(t, 1)[0])
 		gw2.Kill()

@@ -30,6 +30,12 @@ type Options struct {
 	// Origin is sent as the Origin header (native only; browsers set their
 	// own). Leave empty unless the relay expects one.
 	Origin string
+
+	// Resume asks for a resumable dial stream: when its WebSocket drops,
+	// the conn re-attaches to the relay's stream within the relay's resume
+	// window and replays what was not acknowledged, so the bytes go on
+	// exactly. Past the window the conn fails with a *ResumeError.
+	Resume bool
 }
 
 // Dial connects to target ("HOST:PORT") through the relay's dial bridge.
@@ -37,6 +43,9 @@ type Options struct {
 // *Conn: CloseWrite half-closes it. A refusal by the relay is a *CloseError
 // carrying the relay's reason.
 func Dial(ctx context.Context, relayURL, target string, o *Options) (net.Conn, error) {
+	if o != nil && o.Resume {
+		return dialResumable(ctx, relayURL, target, o)
+	}
 	t, m, err := openStream(ctx, relayURL, "dial", url.Values{"target": {target}}, o)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s through relay: %w", target, err)
@@ -55,7 +64,7 @@ func openStream(ctx context.Context, relayURL, endpoint string, q url.Values, o 
 	if o == nil {
 		o = &Options{}
 	}
-	if flowWindow > 0 && endpoint != "listen" {
+	if flowWindow > 0 && endpoint != "listen" && endpoint != "resume" && q.Get(wire.ResumeParam) == "" {
 		// Only where the transport cannot push back on the relay (the
 		// browser); a relay too old to know flow control ignores it.
 		q.Set("flow", strconv.Itoa(flowWindow))

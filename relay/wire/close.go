@@ -23,18 +23,19 @@ const (
 )
 
 var closeNames = map[CloseCode]string{
-	CloseNormal:       "normal",
-	CloseGoingAway:    "going away",
-	CloseAbnormal:     "abnormal",
-	CloseTooBig:       "message too big",
-	CloseBadRequest:   "bad request",
-	CloseUnauthorized: "unauthorized",
-	CloseRefused:      "refused",
-	CloseIdle:         "idle",
-	CloseOverLimit:    "over limit",
-	CloseDialFailed:   "dial failed",
-	CloseShuttingDown: "shutting down",
-	CloseDialTimeout:  "dial timeout",
+	CloseNormal:        "normal",
+	CloseGoingAway:     "going away",
+	CloseAbnormal:      "abnormal",
+	CloseTooBig:        "message too big",
+	CloseBadRequest:    "bad request",
+	CloseUnauthorized:  "unauthorized",
+	CloseRefused:       "refused",
+	CloseIdle:          "idle",
+	CloseOverLimit:     "over limit",
+	CloseDialFailed:    "dial failed",
+	CloseShuttingDown:  "shutting down",
+	CloseDialTimeout:   "dial timeout",
+	CloseUnknownStream: "unknown stream",
 }
 
 // String names the code: "refused", or the number for an unknown one.

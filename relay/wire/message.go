@@ -27,13 +27,15 @@ type Message struct {
 	Max    int64  `json:"max,omitempty"`    // the relay's message size limit
 	Flow   int64  `json:"flow,omitempty"`   // open: the flow control window granted
 	Credit int64  `json:"credit,omitempty"` // open: what the client may send unacknowledged
-	N      int64  `json:"n,omitempty"`      // ack: bytes consumed since the last ack
+	N      int64  `json:"n,omitempty"`      // ack: bytes consumed since the last ack; resumed: bytes the relay had received
 
 	// On the listen control stream: the accepted connection an accept,
 	// ack or close is about, and a close's code and reason.
 	Conn   uint32 `json:"conn,omitempty"`
 	Code   int    `json:"code,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	Resume string `json:"resume,omitempty"` // open: the stream's resume id (see resume.go)
+	Window int64  `json:"window,omitempty"` // open: the resume window, in milliseconds
 }
 
 // ParseMessage reads a control message: at most MaxControl bytes, a JSON
