@@ -57,7 +57,7 @@ vet:
 	GOOS=js GOARCH=wasm $(GO) vet -tags $(WASM_TAGS) ./tunnel ./relay/client ./wasm
 
 test: test-deps build vet
-	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -count=1 -timeout 45m ./...
 
 bench: test-deps build
 	$(GO) run ./bench
