@@ -131,7 +131,22 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	}
 	g.ports.Store(int32(cfg.GatewayPorts))
 	g.SetPermitOpen(cfg.PermitOpen)
-	g.config = &ssh.ServerConfig{
+	g.config = g.serverConfig(signer)
+	g.ctx, g.cancel = context.WithCancel(ctx)
+	g.wg.Add(2)
+	go g.acceptLoop(g.ln)
+	if g.also != nil {
+		g.wg.Add(1)
+		go g.acceptLoop(g.also)
+	}
+	go g.closeOnDone()
+	return g, nil
+}
+
+// serverConfig takes the demo user's password, as a password or through
+// keyboard-interactive (what browsers' and OpenSSH's defaults try).
+func (g *Gateway) serverConfig(signer ssh.Signer) *ssh.ServerConfig {
+	cfg := &ssh.ServerConfig{
 		ServerVersion: "SSH-2.0-tunnelkit_demo",
 		MaxAuthTries:  6,
 		PasswordCallback: func(md ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
@@ -148,28 +163,24 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 			return nil, g.checkPassword(md.User(), answers[0])
 		},
 	}
-	g.config.AddHostKey(signer)
-	g.ctx, g.cancel = context.WithCancel(ctx)
-	g.wg.Add(2)
-	go g.acceptLoop(g.ln)
+	cfg.AddHostKey(signer)
+	return cfg
+}
+
+// closeOnDone closes the listeners and every connection once the
+// gateway's context ends.
+func (g *Gateway) closeOnDone() {
+	defer g.wg.Done()
+	<-g.ctx.Done()
+	g.ln.Close()
 	if g.also != nil {
-		g.wg.Add(1)
-		go g.acceptLoop(g.also)
+		g.also.Close()
 	}
-	go func() {
-		defer g.wg.Done()
-		<-g.ctx.Done()
-		g.ln.Close()
-		if g.also != nil {
-			g.also.Close()
-		}
-		g.mu.Lock()
-		for c := range g.conns {
-			c.Close()
-		}
-		g.mu.Unlock()
-	}()
-	return g, nil
+	g.mu.Lock()
+	for c := range g.conns {
+		c.Close()
+	}
+	g.mu.Unlock()
 }
 
 // Addr is the gateway's listening address (of Listener, not Also).
