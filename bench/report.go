@@ -176,7 +176,12 @@ func (r *Report) finish(e *Env) {
 			f.Ratio = ratio(f.median(), p.median())
 		}
 	}
+	r.addTargets(e)
+}
 
+// addTargets judges the figures against the targets of the issues that
+// set them, PASS or MISS, or n/a with the reason.
+func (r *Report) addTargets(e *Env) {
 	caseRatio := func(label, a, b string, fig func(runSample) float64, op string, limit float64) {
 		t := Target{Label: label, Op: op, Limit: limit, Unit: "x"}
 		ca, cb := r.caseByName(a), r.caseByName(b)
