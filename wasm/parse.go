@@ -69,6 +69,8 @@ func parseOptions(v js.Value) parseOpts {
 			o.kind = tunnel.Local
 		case "R":
 			o.kind = tunnel.Remote
+		case "D":
+			o.kind = tunnel.Dynamic
 		}
 	}
 	if u := v.Get("user"); u.Type() == js.TypeString {
@@ -106,16 +108,17 @@ func parseWithKind(kind tunnel.Kind, text string) (tunnel.Spec, error) {
 	return tunnel.ParseSpec(kind, text)
 }
 
-// hasFlag reports whether s starts with "-L", "-R", "L " or "R ", the
-// forms tunnel.ParseSpec reads as a flag.
+// hasFlag reports whether s starts with "-L", "-R", "-D", "L ", "R " or
+// "D ", the forms tunnel.ParseSpec reads as a flag.
 func hasFlag(s string) bool {
 	if len(s) < 2 {
 		return false
 	}
+	isKind := s[1] == 'L' || s[1] == 'R' || s[1] == 'D'
 	if s[0] == '-' {
-		return s[1] == 'L' || s[1] == 'R'
+		return isKind
 	}
-	return (s[0] == 'L' || s[0] == 'R') && (s[1] == ' ' || s[1] == '\t')
+	return (s[0] == 'L' || s[0] == 'R' || s[0] == 'D') && (s[1] == ' ' || s[1] == '\t')
 }
 
 // specHint says in a person's words what to change in a spec the parser
@@ -132,7 +135,10 @@ func specHint(kind tunnel.Kind, text string) (hint, fixed string) {
 		}
 	}
 	if kind == 0 && flag == "" {
-		return "Start with -L (local forward) or -R (remote forward), e.g. -L 8080:db.internal:5432.", ""
+		return "Start with -L (local forward), -R (remote forward) or -D (SOCKS proxy), e.g. -L 8080:db.internal:5432 or -D 1080.", ""
+	}
+	if flag == "-D" || (flag == "" && kind == tunnel.Dynamic) {
+		return dynamicHint(kind, flag, t)
 	}
 	if t == "" {
 		return "Type a forward: [entry address:]entry port:exit host:exit port, e.g. 8080:db.internal:5432.", ""
@@ -155,6 +161,45 @@ func specHint(kind tunnel.Kind, text string) (hint, fixed string) {
 	return "Check the forward: [entry address:]entry port:exit host:exit port, ports 0-65535 for the entry and 1-65535 for the exit.", ""
 }
 
+// dynamicHint is specHint for a -D, whose spec is only the entry socket:
+// [entry address:]port.
+func dynamicHint(kind tunnel.Kind, flag, t string) (hint, fixed string) {
+	const form = "a SOCKS forward (-D) is [entry address:]port, e.g. 1080 or 127.0.0.1:1080"
+	if t == "" {
+		return "Type the port the SOCKS proxy listens on: " + form + ".", ""
+	}
+	if s := bracketIPv6(kind, flag, t); s != "" {
+		return "Put IPv6 addresses in brackets: " + s + ".", s
+	}
+	f := strings.Split(t, ":")
+	if strings.Contains(t, "/") {
+		f = strings.Split(t, "/")
+	} else if i := strings.IndexByte(t, ']'); t[0] == '[' && i > 0 && !strings.Contains(t[i+1:], "]") {
+		f = []string{t[1:i], strings.TrimPrefix(t[i+1:], ":")}
+	}
+	switch {
+	case strings.ContainsAny(t, " \t"):
+		return "Remove the spaces: " + form + ".", ""
+	case len(f) >= 3 && !strings.Contains(t, "["):
+		return "Give only the entry socket, the SOCKS client names each exit: " + form + ". Put IPv6 addresses in brackets.", ""
+	case len(f) >= 3:
+		return "Give only the entry socket, the SOCKS client names each exit: " + form + ".", ""
+	}
+	port := f[len(f)-1]
+	if port == "" {
+		return "Give the port the SOCKS proxy listens on: " + form + ".", ""
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 {
+		return "The port " + strconv.Quote(port) + " is not a number: " + form + ".", ""
+	} else if n > 65535 {
+		return "Port " + port + " is out of range 0-65535 (0 picks a free one): " + form + ".", ""
+	}
+	if len(f) == 2 {
+		return "The entry address " + strconv.Quote(strings.Trim(f[0], "[]")) + " is not a host name or IP address: " + form + ".", ""
+	}
+	return "Check the entry socket: " + form + ", port 0-65535 (0 picks a free one).", ""
+}
+
 // bracketIPv6 finds the one way to read t as [bind:]port:host:hostport with
 // IPv6 addresses left unbracketed, and returns it bracketed ("" if none).
 func bracketIPv6(kind tunnel.Kind, flag, t string) string {
@@ -162,7 +207,8 @@ func bracketIPv6(kind tunnel.Kind, flag, t string) string {
 		return ""
 	}
 	f := strings.Split(t, ":")
-	if len(f) <= 4 {
+	dynamic := flag == "-D" || (flag == "" && kind == tunnel.Dynamic)
+	if len(f) <= 4 && !(dynamic && len(f) > 2) {
 		return ""
 	}
 	isV6 := func(s string) bool {
@@ -186,6 +232,16 @@ func bracketIPv6(kind tunnel.Kind, flag, t string) string {
 		}
 	}
 	last := len(f) - 1
+	if dynamic {
+		// -D has one address: [bind]:port.
+		if b := group(f[:last]); b != "" {
+			try(b + ":" + f[last])
+		}
+		if len(found) != 1 {
+			return ""
+		}
+		return flagged(flag, found[0])
+	}
 	if h := group(f[1:last]); h != "" {
 		try(f[0] + ":" + h + ":" + f[last])
 	}
@@ -222,7 +278,12 @@ func explain(s tunnel.Spec, gateway string) string {
 		addr = "all interfaces"
 	}
 	entry := port + " on " + addr
-	if s.Kind == tunnel.Local {
+	switch s.Kind {
+	case tunnel.Dynamic:
+		return "Dynamic forward (SOCKS): the entry socket, " + entry + " of the relay host, is a SOCKS proxy (SOCKS5 and SOCKS4); " +
+			"each connection is carried through " + gateway + ", which opens the exit socket the SOCKS client asks for " +
+			"(host names are resolved by the gateway)."
+	case tunnel.Local:
 		return "Local forward: the relay host listens on " + entry + "; each connection is carried through " +
 			gateway + ", which opens " + s.ExitAddr() + "."
 	}

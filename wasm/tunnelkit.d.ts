@@ -115,8 +115,8 @@ export interface ForwardEvent {
 }
 
 export interface ParseOptions {
-  /** The kind when the text has no -L/-R of its own; a flag in the text wins. */
-  kind?: "L" | "R";
+  /** The kind when the text has no -L/-R/-D of its own; a flag in the text wins. */
+  kind?: "L" | "R" | "D";
   /** The gateway the command names; default USER@GATEWAY. */
   user?: string;
   host?: string;

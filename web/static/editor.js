@@ -2,7 +2,7 @@
 // parses: tunnelkit.parseForward), one error under the field with the
 // parser's hint, the "Try" suggestions, and adding a forward. Kinds: -L,
 // -R and -D (a SOCKS proxy whose entry socket is on the relay host).
-import { $, el, setStatus, showFieldError, hostPort } from "./dom.js";
+import { $, el, setStatus, showFieldError } from "./dom.js";
 import { state } from "./state.js";
 import { forwardWords } from "./words.js";
 import { addForwardView } from "./forwards.js";
@@ -15,9 +15,6 @@ const PLACEHOLDER = { L: "127.0.0.1:0:db.internal:5432", R: "127.0.0.1:0:db.inte
 function currentKind() {
   return $("kind-D").checked ? "D" : $("kind-R").checked ? "R" : "L";
 }
-
-// dynamicFlag matches a -D typed in the box ("-D 1080", "-D1080", "D 1080").
-const dynamicFlag = /^\s*(?:-D\s*|D\s+)/;
 
 // The page's one shorthand on top of OpenSSH syntax: "entry -> exit".
 function normalize(text) {
@@ -40,39 +37,13 @@ function withJump(cmd) {
   return cmd.replace(/^(ssh -N -[LRD] \S+)/, "$1 -J " + (/[*?[\]]/.test(j) ? "'" + j + "'" : j));
 }
 
-function gatewayName() {
-  const t = state.target;
-  if (!t) return "the gateway";
-  return Number(t.port) === 22 ? t.host : hostPort(t.host, t.port);
-}
-
-// explainDynamic says what a -D does, in a sentence for people.
-function explainDynamic(f) {
-  const port = f.entryPort ? "port " + f.entryPort : "a free port";
-  const addr = f.entryHost === "" ? "localhost" : f.entryHost === "*" ? "all interfaces" : f.entryHost;
-  return "Dynamic forward (SOCKS): the relay host listens on " + port + " on " + addr + " as a SOCKS5 and SOCKS4 proxy; each connection is carried through " +
-    gatewayName() + ", which opens whatever host and port the client asks for (host names are resolved by the gateway).";
-}
-
 // parse returns the parsed forward or throws the parser's Error (with .hint).
-// A -D is parsed with its flag (the parser's kind option names -L and -R).
+// Go owns the syntax, -D included: the selector's kind applies when the
+// text has no flag of its own.
 export function parse(text) {
   const tk = window.tunnelkit;
   if (!tk || typeof tk.parseForward !== "function") throw Object.assign(new Error("The SSH client is still loading."), { hint: "The SSH client is still loading." });
-  let f;
-  if (dynamicFlag.test(text) || (currentKind() === "D" && !/^\s*(?:-[LR]|[LR]\s)/.test(text))) {
-    try {
-      f = tk.parseForward("-D " + text.replace(dynamicFlag, "").trim(), parseOptions());
-    } catch (e) {
-      // The parser's hints speak of -L and -R; say what a -D takes.
-      const m = /bad -D spec "(?:[^"\\]|\\.)*": (.*): want /.exec(e.message || "");
-      e.hint = "A SOCKS forward (-D) is [entry address:]port, e.g. 1080 or 127.0.0.1:1080" + (m && m[1] !== "empty" ? ": " + m[1] + "." : ".");
-      throw e;
-    }
-  } else {
-    f = tk.parseForward(normalize(text), parseOptions(currentKind() === "D" ? "L" : currentKind()));
-  }
-  if (f.kind === "D") f.explanation = explainDynamic(f);
+  const f = tk.parseForward(normalize(text), parseOptions(currentKind()));
   f.command = withJump(f.command);
   return f;
 }

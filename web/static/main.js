@@ -74,6 +74,26 @@ async function loadDemo() {
   } catch (_) { /* not the demo */ }
 }
 
+// loadPageConfig fills the connect form from the relay's preset
+// (`tunnelkit serve --page-gateway HOST:PORT --page-user USER`), asked for
+// relative to the page so a --path-prefix is kept. It fills only what is
+// empty: a value restored or typed wins. The port belongs to the host: it
+// is filled with the host, unless someone changed it from its default.
+async function loadPageConfig() {
+  try {
+    const resp = await fetch("page-config.json", { cache: "no-store" });
+    if (!resp.ok || resp.status === 204) return;
+    const pc = await resp.json();
+    const host = $("host"), port = $("port"), user = $("user");
+    if (typeof pc.host === "string" && pc.host && !host.value) {
+      host.value = pc.host;
+      const portPreset = Number(pc.port);
+      if (Number.isInteger(portPreset) && portPreset > 0 && (!port.value || port.value === port.defaultValue)) port.value = String(portPreset);
+    }
+    if (typeof pc.user === "string" && pc.user && !user.value) user.value = pc.user;
+  } catch (_) { /* no preset */ }
+}
+
 function failLoad(e) {
   const b = $("load-error");
   b.textContent = message(e);
@@ -87,6 +107,7 @@ function init() {
   initEditor();
   initRestore();
   loadDemo();
+  loadPageConfig();
   setStatus("loading", "Loading the SSH client…");
   const tk = window.tunnelkit;
   if (!tk || !tk.ready) {
