@@ -208,14 +208,47 @@ function expand(v, open) {
   v.toggle.setAttribute("aria-expanded", String(open));
 }
 
-// setState is up, failing or closed, shown as the row's badge.
-function setState(v, s, why) {
+// setState is up, failing, reconnecting or closed, shown as the row's
+// badge (label, when given, is the badge's words).
+function setState(v, s, why, label) {
   v.state = s;
   v.li.dataset.state = s;
   v.badge.dataset.state = s;
-  v.badge.textContent = s;
+  v.badge.textContent = label || s;
   if (s === "up") { v.errEl.hidden = true; v.errEl.textContent = ""; }
   if (why) { v.errEl.textContent = why; v.errEl.hidden = false; }
+}
+
+// setForwardReconnect shows a reconnecting session's state on the forward
+// spec (see reconnect.js): reconnecting, up again (on entry, which may be
+// new for a -R or a port 0), down (not restored: why), closed, gave-up.
+export function setForwardReconnect(spec, st, entry, error) {
+  let v = null;
+  for (const o of state.forwards.values()) if (o.fw.spec === spec || o.f.spec === spec) v = o;
+  if (!v || v.state === "closed" && st !== "gave-up") return;
+  if (st === "up") {
+    if (entry && entry !== v.entry) setEntry(v, entry);
+    if (v.state !== "up") { setState(v, "up"); logEvent(v, "Back up on " + (entry || v.entry) + ".", "opened"); }
+  } else if (st === "reconnecting") {
+    if (v.state !== "reconnecting") { setState(v, "reconnecting"); logEvent(v, "Waiting for the connection to come back.", "down"); }
+    v.open.clear();
+    renderConns(v);
+  } else if (st === "down") {
+    setState(v, "failing", "This forward did not come back" + (error ? ": " + eventWords(error, v.f) : "."));
+  } else if (st === "gave-up") {
+    setState(v, "closed", "", "gave up");
+  } else if (st === "closed") {
+    setState(v, "closed");
+  }
+}
+
+// setEntry shows the entry a restored forward is bound to now.
+function setEntry(v, entry) {
+  v.entry = entry;
+  v.li.dataset.entry = entry;
+  for (const c of v.li.querySelectorAll("code.entry, code.entry-fact")) c.textContent = entry;
+  v.chainKey = "";
+  refreshChains();
 }
 
 // refreshChains draws forwards whose exit is another one's entry as one path.
@@ -391,6 +424,12 @@ export function onForwardEvent(ev) {
   }
   renderConns(v);
   return true;
+}
+
+// shownSpecs lists every forward on the page, for reconnecting after the
+// session gave up.
+export function shownSpecs() {
+  return [...state.forwards.values()].map((v) => v.fw.spec || v.f.spec);
 }
 
 // liveSet lists the running forwards' specs, for restore after a reload.
