@@ -225,7 +225,7 @@ function setState(v, s, why, label) {
 export function setForwardReconnect(spec, st, entry, error) {
   let v = null;
   for (const o of state.forwards.values()) if (o.fw.spec === spec || o.f.spec === spec) v = o;
-  if (!v || v.state === "closed" && st !== "gave-up") return;
+  if (!v) return;
   if (st === "up") {
     if (entry && entry !== v.entry) setEntry(v, entry);
     if (v.state !== "up") { setState(v, "up"); logEvent(v, "Back up on " + (entry || v.entry) + ".", "opened"); }
@@ -414,8 +414,13 @@ export function onForwardEvent(ev) {
     v.closedConns.length = Math.min(v.closedConns.length, CLOSED_SHOWN);
     logEvent(v, "Connection #" + n + who + " closed after " + formatBytes(ev.bytesOut) + " out, " + formatBytes(ev.bytesIn) + " back.", "closed");
   } else if (kind === "forward-down") {
-    setState(v, "closed", "This forward has stopped" + (err ? ": " + eventWords(err, v.f) : "."));
+    // The page's sessions reconnect: a stopped forward is brought back
+    // (on this connection or the next), unless the session gives up.
+    setState(v, "reconnecting", "This forward has stopped" + (err ? ": " + eventWords(err, v.f) : ".") + " tunnelkit is bringing it back.");
     logEvent(v, "The forward stopped.", "down");
+  } else if (kind === "forward-up") {
+    if (ev.entry && ev.entry !== v.entry) setEntry(v, ev.entry);
+    if (v.state !== "up") { setState(v, "up"); logEvent(v, "Back up on " + v.entry + ".", "opened"); }
   } else if (kind === "error" && err) {
     v.open.delete(n);
     const words = eventWords(err, v.f);

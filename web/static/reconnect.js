@@ -55,7 +55,7 @@ export function describe(st, secondsLeft) {
     case "reconnecting":
       return "Reconnecting, attempt " + st.attempt + ", next in " + secondsLeft + " s";
     case "gave-up":
-      return "Gave up: " + (reason(st) || "the connection could not be made again");
+      return "Gave up: " + (reason(st) || "the connection could not be made again") + ".";
   }
   return String(st.state);
 }
