@@ -195,7 +195,7 @@ func TestUIReconnectAsksPassword(t *testing.T) {
 	waitSessionState(t, ctx, "the password prompt again", 45*time.Second, func(s sessionState) bool { return s.Asking })
 	do(t, ctx, "give up", chromedp.Click(chromedp.CSS("#reauth-cancel")))
 	s := waitSessionState(t, ctx, "gave up", 20*time.Second, func(s sessionState) bool { return s.State == "gave-up" && s.Badge == "gave up" })
-	if s.Text != "Gave up: the password or key was not given again." || !s.ReconnectBtn || s.Status != "Connection lost" {
+	if s.Text != "Gave up: you did not sign in again." || !s.ReconnectBtn || s.Status != "Connection lost" {
 		t.Errorf("gave up shows %+v, want the reason in words, a Reconnect button, status Connection lost", s)
 	}
 	if !mustJS[bool](t, ctx, `return !document.getElementById("session-card").hidden;`) {

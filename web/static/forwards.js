@@ -211,6 +211,7 @@ function expand(v, open) {
 // setState is up, failing, reconnecting or closed, shown as the row's
 // badge (label, when given, is the badge's words).
 function setState(v, s, why, label) {
+  if (s !== v.state && s !== "failing") { v.errEl.hidden = true; v.errEl.textContent = ""; }
   v.state = s;
   v.li.dataset.state = s;
   v.badge.dataset.state = s;
@@ -231,12 +232,13 @@ export function setForwardReconnect(spec, st, entry, error) {
     if (v.state !== "up") { setState(v, "up"); logEvent(v, "Back up on " + (entry || v.entry) + ".", "opened"); }
   } else if (st === "reconnecting") {
     if (v.state !== "reconnecting") { setState(v, "reconnecting"); logEvent(v, "Waiting for the connection to come back.", "down"); }
+    v.errEl.hidden = true;
     v.open.clear();
     renderConns(v);
   } else if (st === "down") {
     setState(v, "failing", "This forward did not come back" + (error ? ": " + eventWords(error, v.f) : "."));
   } else if (st === "gave-up") {
-    setState(v, "closed", "", "gave up");
+    setState(v, "closed", "This forward stopped with the session. Reconnect to bring it back.", "gave up");
   } else if (st === "closed") {
     setState(v, "closed");
   }
@@ -416,8 +418,9 @@ export function onForwardEvent(ev) {
   } else if (kind === "forward-down") {
     // The page's sessions reconnect: a stopped forward is brought back
     // (on this connection or the next), unless the session gives up.
-    setState(v, "reconnecting", "This forward has stopped" + (err ? ": " + eventWords(err, v.f) : ".") + " tunnelkit is bringing it back.");
-    logEvent(v, "The forward stopped.", "down");
+    // Its error is the lost connection's, told on the session.
+    setState(v, "reconnecting");
+    logEvent(v, "The forward stopped; tunnelkit is bringing it back.", "down");
   } else if (kind === "forward-up") {
     if (ev.entry && ev.entry !== v.entry) setEntry(v, ev.entry);
     if (v.state !== "up") { setState(v, "up"); logEvent(v, "Back up on " + v.entry + ".", "opened"); }

@@ -41,7 +41,9 @@ export function gaveUp() {
 function reason(st) {
   const e = String(st.error || "");
   if (!e) return "";
-  if (/not kept for reconnecting|onCredentials/.test(e)) return "the password or key was not given again";
+  if (/not kept for reconnecting|onCredentials/.test(e)) return "you did not sign in again";
+  if (/could not be resumed|relay holds no stream/.test(e)) return "the relay restarted";
+  if (/dropped without a close|relay stopped|connection refused|ERR_CONNECTION/i.test(e)) return "the relay cannot be reached";
   if (/host key/i.test(e)) return "the gateway's host key has changed";
   if (/unable to authenticate|authentication|permission denied/i.test(e)) return "the gateway refused the password or key";
   return plain(e).replace(/^session \S+ ended: /, "").replace(/[.\s]+$/, "");
@@ -79,8 +81,7 @@ function onState(rec, st) {
     tick();
     rec.timer = setInterval(tick, 250);
     // The status (aria-live) announces each attempt once, not each second.
-    const why = reason(st);
-    setStatus("busy", "Connection lost" + (why ? " (" + why + ")" : "") + ". Reconnecting, attempt " + st.attempt + ".");
+    setStatus("busy", "Connection lost. Reconnecting, attempt " + st.attempt + "…");
   } else {
     text.textContent = describe(st, 0);
     if (st.state === "connected" && st.forwards) setStatus("ok", "Connected to " + rec.target.replace(/^[^@]*@/, ""));
@@ -89,6 +90,12 @@ function onState(rec, st) {
       setStatus("error", "Connection lost");
     }
   }
+  // The title says where the session is; the form adds forwards only to a live one.
+  const title = $("session-title").firstChild;
+  if (title && title.nodeType === Node.TEXT_NODE) {
+    title.textContent = { connected: "Connected to ", reconnecting: "Reconnecting to ", "gave-up": "Not connected to " }[st.state] || title.textContent;
+  }
+  $("forward-form").hidden = st.state === "gave-up";
   $("session-state-detail").textContent = st.state === "reconnecting" && st.error ? sentence(plain(String(st.error))) : "";
   $("session-state-details").hidden = !$("session-state-detail").textContent;
   for (const f of st.forwards || []) setForwardReconnect(f.spec, st.state === "gave-up" ? "gave-up" : f.state, f.entry, f.error);
@@ -99,6 +106,9 @@ export function resetState() {
   const box = $("session-state");
   box.dataset.state = "connected";
   $("session-state-text").textContent = "Connected";
+  $("forward-form").hidden = false;
+  const title = $("session-title").firstChild;
+  if (title && title.nodeType === Node.TEXT_NODE) title.textContent = "Connected to ";
   $("session-state-detail").textContent = "";
   $("session-state-details").hidden = true;
   $("reconnect-btn").hidden = true;
