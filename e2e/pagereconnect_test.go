@@ -174,6 +174,9 @@ func TestUIReconnectAsksPassword(t *testing.T) {
 	rs.rp.kill()
 	rs.rp.start(t)
 	waitSessionState(t, ctx, "the password prompt", 45*time.Second, func(s sessionState) bool { return s.Asking })
+	if head := text(t, ctx, "#session-state-text"); head != "Reconnecting: waiting for you to sign in again" {
+		t.Errorf("while asking the session says %q", head)
+	}
 	if ask := text(t, ctx, "#reauth-text"); !strings.Contains(ask, target) {
 		t.Errorf("the prompt says %q, want it to name %s", ask, target)
 	}

@@ -138,6 +138,9 @@ export function askCredentials(target, useKey) {
   hideAsk();
   return new Promise((resolve) => {
     pendingAsk = resolve;
+    // No countdown while the page waits for the person.
+    if (current) { clearInterval(current.timer); current.timer = 0; }
+    if ($("session-state").dataset.state === "reconnecting") $("session-state-text").textContent = "Reconnecting: waiting for you to sign in again";
     $("reauth-text").textContent = "The connection to " + target + " was lost. Sign in again to reconnect" +
       (useKey ? ": choose your private key file again (and its passphrase, if it has one)." : ": enter the password again.");
     for (const f of document.querySelectorAll("[data-reauth]")) f.hidden = f.dataset.reauth !== (useKey ? "key" : "password");
