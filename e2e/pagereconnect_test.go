@@ -89,11 +89,13 @@ func waitSessionState(t *testing.T, ctx context.Context, what string, d time.Dur
 // carriesAgain waits until the -L carries once more (45 s after the relay is back).
 func carriesAgain(t *testing.T, rs *reconnectStack, what string) {
 	t.Helper()
+	start := time.Now()
 	if !waitFor(45*time.Second, func() bool {
 		return sshtest.Ping("", rs.entry, what) == nil
 	}) {
 		t.Fatalf("%s: the page's -L %s does not carry again", what, rs.entry)
 	}
+	t.Logf("%s: the -L carries again after %v", what, time.Since(start).Round(time.Millisecond))
 }
 
 // TestUIReconnectKeptCredentials: with keep-credentials ticked, a relay

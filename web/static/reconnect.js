@@ -141,6 +141,7 @@ export function askCredentials(target, useKey) {
     // No countdown while the page waits for the person.
     if (current) { clearInterval(current.timer); current.timer = 0; }
     if ($("session-state").dataset.state === "reconnecting") $("session-state-text").textContent = "Reconnecting: waiting for you to sign in again";
+    $("reauth-user").value = target.slice(0, target.lastIndexOf("@"));
     $("reauth-text").textContent = "The connection to " + target + " was lost. Sign in again to reconnect" +
       (useKey ? ": choose your private key file again (and its passphrase, if it has one)." : ": enter the password again.");
     for (const f of document.querySelectorAll("[data-reauth]")) f.hidden = f.dataset.reauth !== (useKey ? "key" : "password");
