@@ -587,8 +587,15 @@ func TestUIConnectionLost(t *testing.T) {
 		t.Errorf("the phone header clips the status %q", text(t, ctx, "#status"))
 	}
 	st.SSHD.Kill()
-	do(t, ctx, "wait for the loss", chromedp.WaitVisible(chromedp.CSS("#connect-error")))
-	if got := text(t, ctx, "#connect-error-text"); got != "The connection to the gateway has ended. Connect again to continue." {
+	// The page's sessions reconnect: without kept credentials it asks for
+	// the password; giving up ends it, said in a sentence.
+	do(t, ctx, "wait for the password prompt", chromedp.WaitVisible(chromedp.CSS("#reauth")))
+	if status := text(t, ctx, "#status"); !strings.HasPrefix(status, "Connection lost. Reconnecting, attempt ") {
+		t.Errorf("status %q while reconnecting", status)
+	}
+	do(t, ctx, "give up", chromedp.Click(chromedp.CSS("#reauth-cancel")),
+		chromedp.WaitVisible(chromedp.CSS(`#session-state[data-state="gave-up"] #reconnect-btn`)))
+	if got := text(t, ctx, "#session-state-text"); got != "Gave up: you did not sign in again." {
 		t.Errorf("lost connection says %q", got)
 	}
 	if status := text(t, ctx, "#status"); status != "Connection lost" {

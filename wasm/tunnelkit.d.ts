@@ -49,6 +49,58 @@ export interface ConnectOptions {
   onEvent?: (event: ForwardEvent) => void;
   /** Jump hosts (ssh -J), first hop first: the relay reaches only the first; onHostKey is asked for each hop's host:port. */
   jump?: JumpHost[];
+  /**
+   * Reconnect a lost session by itself: with backoff (1 s doubling to 30 s,
+   * about ±20%), requiring the host key accepted the first time, and
+   * restoring every forward not closed (a -L's entry, a -R's port 0 may come
+   * back different: see ReconnectState.forwards). A host key that changed, a
+   * refused login or no credentials give up. The first connect failing is
+   * still a rejection. Default false: s.closed rejects on the first loss.
+   */
+  reconnect?: boolean;
+  /**
+   * Keep the password, key and passphrase in memory for reconnects only, as
+   * the person chose. Default false: they are dropped right after signing in
+   * and a reconnect asks onCredentials.
+   */
+  keepCredentials?: boolean;
+  /**
+   * Asked for each reconnect attempt when the credentials were not kept;
+   * null, undefined or neither password nor privateKey gives up.
+   */
+  onCredentials?: () => Promise<Credentials | null | undefined> | Credentials | null | undefined;
+  /** Called on each change: connected, each reconnect attempt, gave up. */
+  onState?: (state: ReconnectState) => void;
+}
+
+/** What onCredentials gives for a reconnect. */
+export interface Credentials {
+  password?: string;
+  privateKey?: string;
+  passphrase?: string;
+}
+
+/** A reconnecting session's state (ConnectOptions.onState). */
+export interface ReconnectState {
+  state: "connected" | "reconnecting" | "gave-up";
+  /** The attempt about to be made, from 1; 0 when connected or gave up. */
+  attempt: number;
+  /** Milliseconds until that attempt; 0 when connected or gave up. */
+  nextInMs: number;
+  /** Why the connection was lost (reconnecting) or why it gave up. */
+  error?: string;
+  /** Every forward made on the session, in the order made. */
+  forwards: ReconnectForward[];
+}
+
+export interface ReconnectForward {
+  /** The forward's canonical spec (Forward.spec). */
+  spec: string;
+  /** down: not restored on the new connection (error says why); closed: closed by the page. */
+  state: "up" | "reconnecting" | "down" | "closed";
+  /** The entry socket bound now, when up. */
+  entry?: string;
+  error?: string;
 }
 
 export interface JumpHost {

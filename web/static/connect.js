@@ -9,13 +9,18 @@ import { state } from "./state.js";
 import { checkHostKey } from "./hostkeys.js";
 import { connectWords, jumpWords, sentence, plain } from "./words.js";
 import { initJumps, readHops, jumpOptions, clearHopSecrets, clearHopErrors, jumpArg } from "./jumps.js";
-import { clearForwards, onForwardEvent } from "./forwards.js";
-import { updatePreview } from "./editor.js";
+import { clearForwards, onForwardEvent, shownSpecs } from "./forwards.js";
+import { updatePreview, addForward } from "./editor.js";
+import { reconnectOptions, keepChosen, gaveUp, resetState, stopState, askCredentials, initReconnect } from "./reconnect.js";
 import { showBanner, clearBanner } from "./banner.js";
 
 const TOKEN_KEY = "tunnelkit.relayToken"; // only when the person asks to remember it
 const FIELDS = ["relay", "token", "host", "port", "user", "password", "keyfile", "passphrase"];
 const hooks = { started: [], ended: [] };
+// kept holds the credentials for the gave-up view's Reconnect only when the
+// person ticked keep-credentials; lastForm is the form without secrets.
+let kept = null;
+let lastForm = null;
 
 // onSession registers fn(session, target) for each session start, and
 // onSessionEnd fn(target, lost) for each end.
@@ -105,18 +110,23 @@ export async function connectWith(f) {
       return checkHostKey(where, fp, mismatch, hopAddrs.has(where) && where !== hp ? "jump host" : "gateway");
     },
     onEvent,
+    ...reconnectOptions(f),
   };
   if (f.token) opts.token = f.token;
   if (jump.length) setStatus("busy", "Connecting to " + hp + " through " + jumpArg(jump) + "…");
   try {
     if (jump.length) opts.jump = await jumpOptions(jump);
-    if (f.useKey) {
+    if (f.creds) {
+      Object.assign(opts, f.creds);
+    } else if (f.useKey) {
       opts.privateKey = await $("keyfile").files[0].text();
       opts.passphrase = $("passphrase").value;
     } else {
       opts.password = $("password").value;
     }
     const s = await window.tunnelkit.connect(opts);
+    kept = keepChosen() ? { password: opts.password, privateKey: opts.privateKey, passphrase: opts.passphrase } : null;
+    opts.password = opts.privateKey = opts.passphrase = undefined;
     $("password").value = "";
     $("passphrase").value = "";
     clearHopSecrets();
@@ -165,6 +175,8 @@ function onEvent(ev) {
 
 function startSession(s, f) {
   state.session = s;
+  lastForm = { ...f, creds: undefined };
+  resetState();
   const jump = (f.jump || []).map((h) => ({ host: h.host, port: h.port, user: h.user })); // never a secret
   state.target = { host: f.host, port: f.port, user: f.user, relay: f.relay, jump };
   $("session-target").textContent = f.user + "@" + hostPort(f.host, f.port);
@@ -189,6 +201,14 @@ function endSession(s, why) {
   if (state.session !== s) return;
   const target = state.target;
   state.session = null;
+  stopState();
+  if (gaveUp() && !state.userClosed) {
+    // The session card stays, saying why it gave up, with Reconnect; its
+    // forwards stay shown (gave up) to come back with it.
+    for (const fn of hooks.ended) fn(target, true);
+    $("reconnect-btn").focus();
+    return;
+  }
   clearForwards();
   $("session-card").hidden = true;
   $("connect-card").hidden = false;
@@ -205,9 +225,40 @@ function endSession(s, why) {
   $("connect-btn").focus();
 }
 
+// leaveGaveUp goes from a session that gave up back to the connect form.
+function leaveGaveUp() {
+  kept = null;
+  clearForwards();
+  $("session-card").hidden = true;
+  $("connect-card").hidden = false;
+  setStatus("idle", "Disconnected");
+  $("connect-btn").focus();
+}
+
+// onReconnect is the gave-up view's Reconnect: a new session to the same
+// gateway with the same forwards, asking for the password or key again
+// unless the person chose to keep them.
+async function onReconnect() {
+  if (state.session || !lastForm) return;
+  const f = lastForm;
+  const creds = kept || await askCredentials(f.user + "@" + hostPort(f.host, f.port), f.useKey);
+  if (!creds) return;
+  const specs = shownSpecs();
+  clearForwards();
+  clearErrors();
+  const s = await connectWith({ ...f, creds });
+  if (!s) {
+    // Why it failed is shown in the connect form.
+    $("session-card").hidden = true;
+    $("connect-card").hidden = false;
+    return;
+  }
+  for (const spec of specs) await addForward(spec);
+}
+
 async function onDisconnect() {
   const s = state.session;
-  if (!s) return;
+  if (!s) { if (!$("session-card").hidden) leaveGaveUp(); return; }
   state.userClosed = true;
   setStatus("busy", "Disconnecting…");
   try { await s.close(); } catch (_) { /* closing anyway */ }
@@ -246,6 +297,7 @@ export function initConnect() {
   } catch (_) { /* no storage */ }
   $("connect-form").addEventListener("submit", onConnect);
   $("disconnect-btn").addEventListener("click", onDisconnect);
+  initReconnect(onReconnect);
   probeRelay();
 }
 

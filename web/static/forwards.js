@@ -208,14 +208,49 @@ function expand(v, open) {
   v.toggle.setAttribute("aria-expanded", String(open));
 }
 
-// setState is up, failing or closed, shown as the row's badge.
-function setState(v, s, why) {
+// setState is up, failing, reconnecting or closed, shown as the row's
+// badge (label, when given, is the badge's words).
+function setState(v, s, why, label) {
+  if (s !== v.state && s !== "failing") { v.errEl.hidden = true; v.errEl.textContent = ""; }
   v.state = s;
   v.li.dataset.state = s;
   v.badge.dataset.state = s;
-  v.badge.textContent = s;
+  v.badge.textContent = label || s;
   if (s === "up") { v.errEl.hidden = true; v.errEl.textContent = ""; }
   if (why) { v.errEl.textContent = why; v.errEl.hidden = false; }
+}
+
+// setForwardReconnect shows a reconnecting session's state on the forward
+// spec (see reconnect.js): reconnecting, up again (on entry, which may be
+// new for a -R or a port 0), down (not restored: why), closed, gave-up.
+export function setForwardReconnect(spec, st, entry, error) {
+  let v = null;
+  for (const o of state.forwards.values()) if (o.fw.spec === spec || o.f.spec === spec) v = o;
+  if (!v) return;
+  if (st === "up") {
+    if (entry && entry !== v.entry) setEntry(v, entry);
+    if (v.state !== "up") { setState(v, "up"); logEvent(v, "Back up on " + (entry || v.entry) + ".", "opened"); }
+  } else if (st === "reconnecting") {
+    if (v.state !== "reconnecting") { setState(v, "reconnecting"); logEvent(v, "Waiting for the connection to come back.", "down"); }
+    v.errEl.hidden = true;
+    v.open.clear();
+    renderConns(v);
+  } else if (st === "down") {
+    setState(v, "failing", "This forward did not come back" + (error ? ": " + eventWords(error, v.f) : "."));
+  } else if (st === "gave-up") {
+    setState(v, "closed", "This forward stopped with the session. Reconnect to bring it back.", "gave up");
+  } else if (st === "closed") {
+    setState(v, "closed");
+  }
+}
+
+// setEntry shows the entry a restored forward is bound to now.
+function setEntry(v, entry) {
+  v.entry = entry;
+  v.li.dataset.entry = entry;
+  for (const c of v.li.querySelectorAll("code.entry, code.entry-fact")) c.textContent = entry;
+  v.chainKey = "";
+  refreshChains();
 }
 
 // refreshChains draws forwards whose exit is another one's entry as one path.
@@ -381,8 +416,14 @@ export function onForwardEvent(ev) {
     v.closedConns.length = Math.min(v.closedConns.length, CLOSED_SHOWN);
     logEvent(v, "Connection #" + n + who + " closed after " + formatBytes(ev.bytesOut) + " out, " + formatBytes(ev.bytesIn) + " back.", "closed");
   } else if (kind === "forward-down") {
-    setState(v, "closed", "This forward has stopped" + (err ? ": " + eventWords(err, v.f) : "."));
-    logEvent(v, "The forward stopped.", "down");
+    // The page's sessions reconnect: a stopped forward is brought back
+    // (on this connection or the next), unless the session gives up.
+    // Its error is the lost connection's, told on the session.
+    setState(v, "reconnecting");
+    logEvent(v, "The forward stopped; tunnelkit is bringing it back.", "down");
+  } else if (kind === "forward-up") {
+    if (ev.entry && ev.entry !== v.entry) setEntry(v, ev.entry);
+    if (v.state !== "up") { setState(v, "up"); logEvent(v, "Back up on " + v.entry + ".", "opened"); }
   } else if (kind === "error" && err) {
     v.open.delete(n);
     const words = eventWords(err, v.f);
@@ -391,6 +432,12 @@ export function onForwardEvent(ev) {
   }
   renderConns(v);
   return true;
+}
+
+// shownSpecs lists every forward on the page, for reconnecting after the
+// session gave up.
+export function shownSpecs() {
+  return [...state.forwards.values()].map((v) => v.fw.spec || v.f.spec);
 }
 
 // liveSet lists the running forwards' specs, for restore after a reload.

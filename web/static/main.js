@@ -7,6 +7,8 @@
 //   editor.js    the forward field, its live command (Go parses), suggestions
 //   forwards.js  the list of forwards: rows, cards, states, live numbers
 //   diagram.js   the path of a forward or chain, the sparkline
+//   reconnect.js a reconnecting session: keep-credentials, its state on the
+//                header and rows, the prompt asking for the password again
 //   restore.js   forwards kept across a reload, share links, leave prompt
 //   words.js     errors in a page user's words
 //   banner.js    session errors that belong to no field
