@@ -94,12 +94,9 @@ func splitFlag(s string) (Kind, string) {
 	return 0, s
 }
 
-// parseFields parses the part after the flag; why is empty on success.
-func parseFields(s string) (spec Spec, why string) {
-	if s == "" {
-		return spec, "empty"
-	}
-	var fields []string
+// splitFields splits a spec at its colons (IPv6 in brackets kept whole)
+// or, in OpenSSH's other form, at its slashes.
+func splitFields(s string) (fields []string, why string) {
 	if strings.Contains(s, "/") {
 		fields = strings.Split(s, "/")
 		for i, f := range fields {
@@ -107,11 +104,23 @@ func parseFields(s string) (spec Spec, why string) {
 				fields[i] = f[1 : len(f)-1]
 			}
 		}
-	} else {
-		var ok bool
-		if fields, ok = splitColons(s); !ok {
-			return spec, "unbalanced [ ] around an address"
-		}
+		return fields, ""
+	}
+	fields, ok := splitColons(s)
+	if !ok {
+		return nil, "unbalanced [ ] around an address"
+	}
+	return fields, ""
+}
+
+// parseFields parses the part after the flag; why is empty on success.
+func parseFields(s string) (spec Spec, why string) {
+	if s == "" {
+		return spec, "empty"
+	}
+	fields, why := splitFields(s)
+	if why != "" {
+		return spec, why
 	}
 	switch len(fields) {
 	case 3:
@@ -154,19 +163,9 @@ func parseDynamicFields(s string) (spec Spec, why string) {
 	if s == "" {
 		return spec, "empty"
 	}
-	var fields []string
-	if strings.Contains(s, "/") {
-		fields = strings.Split(s, "/")
-		for i, f := range fields {
-			if len(f) >= 2 && f[0] == '[' && f[len(f)-1] == ']' {
-				fields[i] = f[1 : len(f)-1]
-			}
-		}
-	} else {
-		var ok bool
-		if fields, ok = splitColons(s); !ok {
-			return spec, "unbalanced [ ] around an address"
-		}
+	fields, why := splitFields(s)
+	if why != "" {
+		return spec, why
 	}
 	switch len(fields) {
 	case 1:

@@ -5,21 +5,15 @@
 // bytes and state as they change. connectionView is the same view for any
 // TCPSocket-shaped object, for the incoming connections of a -R.
 
+import { h, uid } from "./element.js";
+
 const enc = new TextEncoder();
 
-function el(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "for" || k === "role") e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  e.append(...kids);
-  return e;
+// gatewayText is the gateway as an ssh command names it: user@host, with
+// -p for a port other than 22.
+export function gatewayText(t) {
+  return t && t.user ? t.user + "@" + t.host + (t.port && t.port !== 22 ? " -p " + t.port : "") : "user@gateway";
 }
-
-let ids = 0;
-const uid = (p) => p + "-" + ++ids;
 
 function formatBytes(n) {
   if (n < 1024) return n + " B";
@@ -53,30 +47,30 @@ const keepBytes = 256 << 10;
 // connectionView shows one open socket: sock has .opened and .close() like
 // a Direct Sockets TCPSocket. label names it ("10.0.0.5:4444", "from ...").
 export function connectionView(sock, label) {
-  const root = el("div", { class: "console-conn", "data-console-conn": "" });
-  const state = el("span", { class: "console-state", "data-console-state": "connecting" }, "connecting…");
-  const bytes = el("span", { class: "console-bytes", "data-console-bytes": "" }, "0 B in · 0 B out");
+  const root = h("div", { class: "console-conn", "data-console-conn": "" });
+  const state = h("span", { class: "console-state", "data-console-state": "connecting" }, "connecting…");
+  const bytes = h("span", { class: "console-bytes", "data-console-bytes": "" }, "0 B in · 0 B out");
   const hexId = uid("hex");
-  const hexBox = el("input", { type: "checkbox", id: hexId, "data-console-hex": "" });
-  const out = el("pre", { class: "console-output", "data-console-output": "", tabIndex: 0, "aria-live": "polite", "aria-label": "Received from " + label });
+  const hexBox = h("input", { type: "checkbox", id: hexId, "data-console-hex": "" });
+  const out = h("pre", { class: "console-output", "data-console-output": "", tabIndex: 0, "aria-live": "polite", "aria-label": "Received from " + label });
   const inputId = uid("in");
-  const input = el("input", { id: inputId, class: "console-input", autocomplete: "off", autocapitalize: "off", spellcheck: false, "data-console-input": "", placeholder: "type a line, Enter sends it" });
+  const input = h("input", { id: inputId, class: "console-input", autocomplete: "off", autocapitalize: "off", spellcheck: false, "data-console-input": "", placeholder: "type a line, Enter sends it" });
   const asHexId = uid("ashex");
-  const asHex = el("input", { type: "checkbox", id: asHexId, "data-console-send-hex": "" });
-  const send = el("button", { type: "submit", class: "primary small", "data-console-send": "" }, "Send");
-  const halfClose = el("button", { type: "button", class: "secondary small", "data-console-halfclose": "", title: "Half-close: send FIN, keep reading (writable.close())" }, "Half-close");
-  const close = el("button", { type: "button", class: "secondary small", "data-console-close": "" }, "Close");
-  const error = el("p", { class: "error", role: "alert", hidden: true });
-  const form = el("form", { class: "console-send" },
-    el("label", { for: inputId, class: "visually-hidden" }, "Send to " + label), input, send);
+  const asHex = h("input", { type: "checkbox", id: asHexId, "data-console-send-hex": "" });
+  const send = h("button", { type: "submit", class: "primary small", "data-console-send": "" }, "Send");
+  const halfClose = h("button", { type: "button", class: "secondary small", "data-console-halfclose": "", title: "Half-close: send FIN, keep reading (writable.close())" }, "Half-close");
+  const close = h("button", { type: "button", class: "secondary small", "data-console-close": "" }, "Close");
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const form = h("form", { class: "console-send" },
+    h("label", { for: inputId, class: "visually-hidden" }, "Send to " + label), input, send);
   root.append(
-    el("div", { class: "console-head" }, el("code", { class: "console-label" }, label), state, bytes),
+    h("div", { class: "console-head" }, h("code", { class: "console-label" }, label), state, bytes),
     out,
-    el("div", { class: "console-opts" },
-      el("label", { class: "check", for: hexId }, hexBox, " Hex view"),
-      el("label", { class: "check", for: asHexId }, asHex, " Send as hex bytes")),
+    h("div", { class: "console-opts" },
+      h("label", { class: "check", for: hexId }, hexBox, " Hex view"),
+      h("label", { class: "check", for: asHexId }, asHex, " Send as hex bytes")),
     form,
-    el("div", { class: "console-actions" }, halfClose, close),
+    h("div", { class: "console-actions" }, halfClose, close),
     error);
 
   const received = []; // chunks kept for the view
@@ -182,25 +176,24 @@ export function connectionView(sock, label) {
 export function mount(container, session, opts = {}) {
   const target = opts.target || {};
   const hostId = uid("chost");
-  const host = el("input", { id: hostId, autocomplete: "off", autocapitalize: "off", spellcheck: false, placeholder: "10.0.0.5:4444", "data-console-target": "", required: true });
-  const open = el("button", { type: "submit", class: "primary", "data-console-open": "" }, "Open");
-  const command = el("code", { class: "command", "data-console-command": "" }, commandFor(""));
-  const error = el("p", { class: "error", role: "alert", hidden: true });
-  const list = el("div", { class: "console-list" });
-  const form = el("form", { class: "console-form", noValidate: true },
-    el("div", { class: "field grow" }, el("label", { for: hostId }, "Exit socket ", el("span", { class: "optional" }, "host:port, reached by the gateway")), host),
+  const host = h("input", { id: hostId, autocomplete: "off", autocapitalize: "off", spellcheck: false, placeholder: "10.0.0.5:4444", "data-console-target": "", required: true });
+  const open = h("button", { type: "submit", class: "primary", "data-console-open": "" }, "Open");
+  const command = h("code", { class: "command", "data-console-command": "" }, commandFor(""));
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const list = h("div", { class: "console-list" });
+  const form = h("form", { class: "console-form", noValidate: true },
+    h("div", { class: "field grow" }, h("label", { for: hostId }, "Exit socket ", h("span", { class: "optional" }, "host:port, reached by the gateway")), host),
     open);
-  const card = el("section", { class: "endpoint-panel", "data-panel": "console", "aria-label": "TCP console" },
-    el("h2", {}, "TCP console"),
-    el("p", { class: "help" }, "Open a connection to any exit through the gateway and talk to it from this page, like nc. Nothing listens anywhere."),
+  const card = h("section", { class: "endpoint-panel", "data-panel": "console", "aria-label": "TCP console" },
+    h("h2", {}, "TCP console"),
+    h("p", { class: "help" }, "Open a connection to any exit through the gateway and talk to it from this page, like nc. Nothing listens anywhere."),
     form,
-    el("p", { class: "preview" }, el("span", { class: "preview-label" }, "Equivalent command"), command),
+    h("p", { class: "preview" }, h("span", { class: "preview-label" }, "Equivalent command"), command),
     error, list);
   container.append(card);
 
   function commandFor(exit) {
-    const gw = target.user ? target.user + "@" + target.host + (target.port && target.port !== 22 ? " -p " + target.port : "") : "user@gateway";
-    return "ssh -W " + (exit || "host:port") + " " + gw;
+    return "ssh -W " + (exit || "host:port") + " " + gatewayText(target);
   }
   host.addEventListener("input", () => { command.textContent = commandFor(host.value.trim()); });
 

@@ -3,52 +3,34 @@
 // incoming-connections console (session.listenTCP). Files are read from
 // this tab only when someone downloads them, and only while it is open.
 
-import { connectionView } from "./console.js";
-
-function el(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "for" || k === "role") e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  e.append(...kids);
-  return e;
-}
-
-let ids = 0;
-const uid = (p) => p + "-" + ++ids;
-
-function gatewayText(t) {
-  return t && t.user ? t.user + "@" + t.host + (t.port && t.port !== 22 ? " -p " + t.port : "") : "user@gateway";
-}
-
+import { h, uid } from "./element.js";
+import { connectionView, gatewayText } from "./console.js";
 
 // mount draws the panel; it returns {share(files), listen(), unmount()}.
 export function mount(container, session, opts = {}) {
   const target = opts.target || {};
   const entryId = uid("sentry"), filesId = uid("sfiles");
-  const entry = el("input", { id: entryId, autocomplete: "off", spellcheck: false, value: opts.entry || "-R 8080", "data-share-entry": "" });
-  const files = el("input", { id: filesId, type: "file", multiple: true, tabIndex: -1, "aria-label": "Files to share", "data-share-files": "" });
+  const entry = h("input", { id: entryId, autocomplete: "off", spellcheck: false, value: opts.entry || "-R 8080", "data-share-entry": "" });
+  const files = h("input", { id: filesId, type: "file", multiple: true, tabIndex: -1, "aria-label": "Files to share", "data-share-files": "" });
   // The drop zone is a target, not a control: the one control in it is
   // the button that opens the file picker (a button inside a role=button
   // would nest interactive controls).
-  const pick = el("button", { type: "button", class: "share-pick" }, "choose files");
-  const drop = el("div", { class: "share-drop", "data-share-drop": "" },
-    el("strong", {}, "Drop files here to share them"),
-    el("span", { class: "help" }, " or "),
+  const pick = h("button", { type: "button", class: "share-pick" }, "choose files");
+  const drop = h("div", { class: "share-drop", "data-share-drop": "" },
+    h("strong", {}, "Drop files here to share them"),
+    h("span", { class: "help" }, " or "),
     pick, files);
-  const listen = el("button", { type: "button", class: "secondary", "data-share-listen": "" }, "Take connections here");
-  const command = el("code", { class: "command", "data-share-command": "" });
-  const error = el("p", { class: "error", role: "alert", hidden: true });
-  const list = el("div", { class: "share-list" });
-  const card = el("section", { class: "endpoint-panel", "data-panel": "share", "aria-label": "This page as the exit of -R" },
-    el("h2", {}, "Share from this page"),
-    el("p", { class: "help" }, "The gateway listens on the entry socket; whoever connects there reaches this page: your files over HTTP, or a console where you answer by hand."),
-    el("div", { class: "field" }, el("label", { for: entryId }, "Entry socket on the gateway ", el("span", { class: "optional" }, "-R [bind address:]port, 0 lets the gateway pick")), entry),
+  const listen = h("button", { type: "button", class: "secondary", "data-share-listen": "" }, "Take connections here");
+  const command = h("code", { class: "command", "data-share-command": "" });
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const list = h("div", { class: "share-list" });
+  const card = h("section", { class: "endpoint-panel", "data-panel": "share", "aria-label": "This page as the exit of -R" },
+    h("h2", {}, "Share from this page"),
+    h("p", { class: "help" }, "The gateway listens on the entry socket; whoever connects there reaches this page: your files over HTTP, or a console where you answer by hand."),
+    h("div", { class: "field" }, h("label", { for: entryId }, "Entry socket on the gateway ", h("span", { class: "optional" }, "-R [bind address:]port, 0 lets the gateway pick")), entry),
     drop,
-    el("div", { class: "console-actions" }, listen),
-    el("p", { class: "preview" }, el("span", { class: "preview-label" }, "Equivalent command"), command),
+    h("div", { class: "console-actions" }, listen),
+    h("p", { class: "preview" }, h("span", { class: "preview-label" }, "Equivalent command"), command),
     error, list);
   container.append(card);
 
@@ -66,14 +48,14 @@ export function mount(container, session, opts = {}) {
     if (!arr.length) return null;
     try {
       const sh = await session.share(at || entry.value.trim(), arr);
-      const item = el("div", { class: "share-item", "data-share-item": "" });
-      const close = el("button", { type: "button", class: "secondary small", "data-share-close": "" }, "Stop sharing");
+      const item = h("div", { class: "share-item", "data-share-item": "" });
+      const close = h("button", { type: "button", class: "secondary small", "data-share-close": "" }, "Stop sharing");
       close.addEventListener("click", async () => { await sh.close(); item.remove(); });
       item.append(
-        el("p", {}, "Sharing " + arr.length + (arr.length === 1 ? " file" : " files") + " on the gateway's ",
-          el("code", { "data-share-address": "" }, sh.entry), ": open ", el("code", {}, sh.url), " from the gateway's side."),
-        el("ul", { class: "share-files" }, ...arr.map((f) => el("li", {}, f.name + " (" + f.size + " bytes)"))),
-        el("code", { class: "command" }, sh.command), close);
+        h("p", {}, "Sharing " + arr.length + (arr.length === 1 ? " file" : " files") + " on the gateway's ",
+          h("code", { "data-share-address": "" }, sh.entry), ": open ", h("code", {}, sh.url), " from the gateway's side."),
+        h("ul", { class: "share-files" }, ...arr.map((f) => h("li", {}, f.name + " (" + f.size + " bytes)"))),
+        h("code", { class: "command" }, sh.command), close);
       list.prepend(item);
       return sh;
     } catch (e) { fail(e); return null; }
@@ -82,17 +64,17 @@ export function mount(container, session, opts = {}) {
   async function takeConnections() {
     error.hidden = true;
     const server = session.listenTCP(entry.value.trim());
-    const item = el("div", { class: "share-item", "data-incoming": "" });
-    const head = el("p", { "data-incoming-state": "opening" }, "Asking the gateway to listen…");
-    const conns = el("div", { class: "console-list" });
-    const close = el("button", { type: "button", class: "secondary small", "data-incoming-close": "" }, "Stop listening");
+    const item = h("div", { class: "share-item", "data-incoming": "" });
+    const head = h("p", { "data-incoming-state": "opening" }, "Asking the gateway to listen…");
+    const conns = h("div", { class: "console-list" });
+    const close = h("button", { type: "button", class: "secondary small", "data-incoming-close": "" }, "Stop listening");
     close.addEventListener("click", async () => { await server.close(); item.remove(); });
     item.append(head, close, conns);
     list.prepend(item);
     try {
       const { readable, localAddress, localPort } = await server.opened;
       head.dataset.incomingState = "listening";
-      head.replaceChildren("Listening on the gateway's ", el("code", { "data-incoming-address": "" }, localAddress + ":" + localPort),
+      head.replaceChildren("Listening on the gateway's ", h("code", { "data-incoming-address": "" }, localAddress + ":" + localPort),
         ": each connection there appears below, where you answer it.");
       for await (const conn of readable) {
         const v = connectionView(conn, "incoming");

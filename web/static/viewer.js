@@ -3,23 +3,8 @@
 // forward's exit. Each view opens in its own tab; its requests are carried
 // by this page's SSH session (see sw.js), so this page must stay open.
 
-function el(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "for" || k === "role") e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  e.append(...kids);
-  return e;
-}
-
-let ids = 0;
-const uid = (p) => p + "-" + ++ids;
-
-function gatewayText(t) {
-  return t && t.user ? t.user + "@" + t.host + (t.port && t.port !== 22 ? " -p " + t.port : "") : "user@gateway";
-}
+import { h, uid } from "./element.js";
+import { gatewayText } from "./console.js";
 
 // equivalent is what a terminal user would type for a view of url.
 export function equivalent(url, target) {
@@ -35,24 +20,24 @@ export function equivalent(url, target) {
 export function mount(container, session, opts = {}) {
   const target = opts.target || {};
   const urlId = uid("vurl"), fpId = uid("vfp"), insId = uid("vins");
-  const url = el("input", { id: urlId, type: "url", autocomplete: "off", spellcheck: false, placeholder: "http://10.0.0.5:3000/", "data-viewer-url": "", required: true });
-  const fp = el("input", { id: fpId, autocomplete: "off", spellcheck: false, placeholder: "SHA256:…", "data-viewer-fingerprint": "" });
-  const insecure = el("input", { type: "checkbox", id: insId, "data-viewer-insecure": "" });
-  const tlsBox = el("div", { class: "viewer-tls", hidden: true },
-    el("div", { class: "field" }, el("label", { for: fpId }, "Certificate fingerprint ", el("span", { class: "optional" }, "of the https exit, to pin it")), fp),
-    el("label", { class: "check", for: insId }, insecure, " Accept any certificate (I checked it another way)"));
-  const open = el("button", { type: "submit", class: "primary", "data-viewer-open": "" }, "Open web app");
-  const command = el("code", { class: "command", "data-viewer-command": "" }, equivalent("", target));
-  const error = el("p", { class: "error", role: "alert", hidden: true });
-  const list = el("ul", { class: "viewer-list", "aria-label": "Open views" });
-  const form = el("form", { class: "console-form", noValidate: true },
-    el("div", { class: "field grow" }, el("label", { for: urlId }, "Web app ", el("span", { class: "optional" }, "its address as seen from the gateway")), url),
+  const url = h("input", { id: urlId, type: "url", autocomplete: "off", spellcheck: false, placeholder: "http://10.0.0.5:3000/", "data-viewer-url": "", required: true });
+  const fp = h("input", { id: fpId, autocomplete: "off", spellcheck: false, placeholder: "SHA256:…", "data-viewer-fingerprint": "" });
+  const insecure = h("input", { type: "checkbox", id: insId, "data-viewer-insecure": "" });
+  const tlsBox = h("div", { class: "viewer-tls", hidden: true },
+    h("div", { class: "field" }, h("label", { for: fpId }, "Certificate fingerprint ", h("span", { class: "optional" }, "of the https exit, to pin it")), fp),
+    h("label", { class: "check", for: insId }, insecure, " Accept any certificate (I checked it another way)"));
+  const open = h("button", { type: "submit", class: "primary", "data-viewer-open": "" }, "Open web app");
+  const command = h("code", { class: "command", "data-viewer-command": "" }, equivalent("", target));
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const list = h("ul", { class: "viewer-list", "aria-label": "Open views" });
+  const form = h("form", { class: "console-form", noValidate: true },
+    h("div", { class: "field grow" }, h("label", { for: urlId }, "Web app ", h("span", { class: "optional" }, "its address as seen from the gateway")), url),
     open);
-  const card = el("section", { class: "endpoint-panel", "data-panel": "viewer", "aria-label": "Open a web app" },
-    el("h2", {}, "Open a web app"),
-    el("p", { class: "help" }, "See an internal web app in a new tab of this browser. Every request goes through this page's SSH session; nothing listens anywhere. Keep this page open while you use it. The app runs on this page's web origin: open only apps you trust."),
+  const card = h("section", { class: "endpoint-panel", "data-panel": "viewer", "aria-label": "Open a web app" },
+    h("h2", {}, "Open a web app"),
+    h("p", { class: "help" }, "See an internal web app in a new tab of this browser. Every request goes through this page's SSH session; nothing listens anywhere. Keep this page open while you use it. The app runs on this page's web origin: open only apps you trust."),
     form, tlsBox,
-    el("p", { class: "preview" }, el("span", { class: "preview-label" }, "Equivalent command"), command),
+    h("p", { class: "preview" }, h("span", { class: "preview-label" }, "Equivalent command"), command),
     error, list);
   container.append(card);
 
@@ -66,11 +51,11 @@ export function mount(container, session, opts = {}) {
     error.hidden = true;
     try {
       const v = await session.view(address, options);
-      const li = el("li", { class: "viewer-item", "data-viewer-item": "" });
-      const link = el("a", { href: v.url, target: "_blank", rel: "noopener", "data-viewer-link": "" }, address);
-      const close = el("button", { type: "button", class: "secondary small", "data-viewer-close": "" }, "Close");
+      const li = h("li", { class: "viewer-item", "data-viewer-item": "" });
+      const link = h("a", { href: v.url, target: "_blank", rel: "noopener", "data-viewer-link": "" }, address);
+      const close = h("button", { type: "button", class: "secondary small", "data-viewer-close": "" }, "Close");
       close.addEventListener("click", async () => { await v.close(); li.remove(); });
-      li.append(link, el("code", { class: "command" }, equivalent(address, target)), close);
+      li.append(link, h("code", { class: "command" }, equivalent(address, target)), close);
       list.prepend(li);
       if (win) { win.opener = null; win.location.href = v.url; } // the app runs on this origin: no handle back to this page
       return v;
@@ -106,7 +91,7 @@ export function mount(container, session, opts = {}) {
 // exit is exitHost:exitPort: it opens a view of the exit (no use of the
 // forward's entry socket on the relay host) in a new tab.
 export function forwardButton(session, exitHost, exitPort) {
-  const b = el("button", { type: "button", class: "secondary small", "data-open-in-browser": "" }, "Open in browser");
+  const b = h("button", { type: "button", class: "secondary small", "data-open-in-browser": "" }, "Open in browser");
   b.title = "Open http://" + exitHost + ":" + exitPort + "/ in a tab, through this page's SSH session";
   b.addEventListener("click", async () => {
     const win = window.open("about:blank", "_blank");
