@@ -97,6 +97,21 @@ func (l *listenLink) positions() (base, end int64) {
 	return l.base, l.base + l.logSize
 }
 
+// atMessage reports whether byte position n is where a kept message
+// starts (or the end): a client counts whole messages only.
+func (l *listenLink) atMessage(n int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pos := l.base
+	for _, m := range l.log {
+		if pos >= n {
+			break
+		}
+		pos += int64(len(m.b))
+	}
+	return pos == n
+}
+
 func (l *listenLink) current() *websocket.Conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,10 +48,29 @@ func TestListenResumeOnlyByItsClient(t *testing.T) {
 	if r, err := readMessage(ctx, ws2); err != nil || r.Type != wire.TypeResumed || r.N != 0 {
 		t.Fatalf("own resume = %+v, %v; want resumed with n=0", r, err)
 	}
-	if a, err := readMessage(ctx, ws2); err != nil || a.Type != wire.TypeAccept || a.Conn != 1 {
-		t.Fatalf("after resume: %+v, %v; want the accept of connection 1", a, err)
+	_, raw, err := ws2.Read(ctx)
+	if a, perr := wire.ParseMessage(raw); err != nil || perr != nil || a.Type != wire.TypeAccept || a.Conn != 1 {
+		t.Fatalf("after resume: %s, %v; want the accept of connection 1", raw, err)
 	}
-	ws2.Close(websocket.StatusNormalClosure, "")
+	// Dropped again: a position inside that message is refused, its end
+	// is taken, and connection 1 still carries to its peer.
+	ws2.CloseNow()
+	refusedWith(t, ctx, tr.wsURL("/v1/resume?n=3&id="+m.Resume), alice, wire.CloseBadRequest, "resume position")
+	ws3 := connect(t, ctx, tr.wsURL("/v1/resume?n="+strconv.Itoa(len(raw))+"&id="+m.Resume), alice)
+	if r, err := readMessage(ctx, ws3); err != nil || r.Type != wire.TypeResumed {
+		t.Fatalf("second resume = %+v, %v", r, err)
+	}
+	frame := make([]byte, wire.FrameHeader, wire.FrameHeader+5)
+	wire.PutFrameHeader(frame, 1, 5)
+	if err := ws3.Write(ctx, websocket.MessageBinary, append(frame, "hello"...)); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "hello" {
+		t.Fatalf("peer read %q, %v; want hello through the resumed stream", got, err)
+	}
+	ws3.Close(websocket.StatusNormalClosure, "")
 }
 
 // TestListenResumeWindowExpires: past the window the listener closes

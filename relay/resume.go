@@ -501,6 +501,9 @@ func (r *Relay) serveResume(w http.ResponseWriter, req *http.Request) {
 	}
 	n, err := strconv.ParseInt(q.Get("n"), 10, 64)
 	base, end := h.positions()
+	if b, ok := h.(interface{ atMessage(int64) bool }); ok && err == nil && n >= base && n <= end && !b.atMessage(n) {
+		err = errors.New("inside a message") // a listen stream replays whole messages
+	}
 	if err != nil || n < base || n > end {
 		r.refuseBefore(ws, req, client, "bad_request", wire.CloseBadRequest, fmt.Sprintf("bad resume position %q: want %d-%d", truncate(q.Get("n"), 24), base, end), "")
 		return
