@@ -106,6 +106,7 @@ func (l *Listener) control() {
 		connErr = &CloseError{Code: wire.CloseGoingAway, Reason: "listener closed"}
 	}
 	l.m.shutdown(connErr)
+	l.m.bg.Wait()
 	close(l.done)
 	l.mu.Lock()
 	backlog := l.backlog
@@ -275,7 +276,7 @@ func (l *Listener) accepted(m wire.Message) {
 	}
 	l.mu.Unlock()
 	if full {
-		mc.close(wire.CloseOverLimit, "listener's backlog full: the application does not accept")
+		l.m.fromReader(func() { mc.close(wire.CloseOverLimit, "listener's backlog full: the application does not accept") })
 		return
 	}
 	wake(l.more)

@@ -39,6 +39,19 @@ type mux struct {
 	resumable bool
 	log       msgLog
 	subproto  string
+	bg        sync.WaitGroup // sends the reader left to a goroutine
+}
+
+// fromReader runs send, a message the stream's reader wants to send. On a
+// resumable stream it goes to a goroutine: the reader must never wait for
+// the writes, which may be replaying to a relay that is replaying too.
+func (m *mux) fromReader(send func()) {
+	if !m.resumable {
+		send()
+		return
+	}
+	m.bg.Add(1)
+	go func() { defer m.bg.Done(); send() }()
 }
 
 func newMux(ctl transport, window, credit int64) *mux {
@@ -222,7 +235,9 @@ func (c *muxConn) ack(n int64) {
 func (c *muxConn) fail(reason string) {
 	if c.ended(fmt.Errorf("closed by the client: %s", reason)) {
 		c.m.remove(c)
-		c.m.sendControl(wire.Message{Type: wire.TypeClose, Conn: c.id, Code: int(wire.CloseBadRequest), Reason: reason})
+		c.m.fromReader(func() {
+			c.m.sendControl(wire.Message{Type: wire.TypeClose, Conn: c.id, Code: int(wire.CloseBadRequest), Reason: reason})
+		})
 	}
 }
 
