@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"tunnelkit/internal/linkcut"
 	"tunnelkit/internal/sshtest"
 )
 
@@ -177,5 +182,70 @@ func TestPageDropsCredentials(t *testing.T) {
 	}
 	if why := mustJS[string](t, ctx, `return states[states.length-1].error;`); !strings.Contains(why, "not kept") {
 		t.Fatalf("gave up with %q, want it to say the credentials were not kept", why)
+	}
+}
+
+// TestPageLocalForwardSurvivesCut: 256 MiB through the page's -L, whose
+// entry socket is on the relay host, while the page-to-relay link is cut
+// for 2 s mid-transfer. The listen stream and the SSH session both resume:
+// the same TCP connection gets every byte (SHA-256), and the gateway sees
+// one login.
+func TestPageLocalForwardSurvivesCut(t *testing.T) {
+	st := startStackWith(t, stackOptions{})
+	const size = 256 << 20
+	src := sshtest.StartSource(t, "127.0.0.1:0", size, 13)
+	entry := "127.0.0.1:" + strconv.Itoa(sshtest.FreePort(t, "127.0.0.1"))
+	rp := startRelayProc(t, "--allow", st.SSHD.Addr, "--allow-listen", entry, "--allow-origin", strings.TrimPrefix(st.Server.URL, "http://"))
+	link, err := linkcut.Start(strings.TrimPrefix(rp.URL, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(link.Close)
+	ctx := newBrowser(t)
+	openPage(t, ctx, st.PageURL)
+	mustJS[any](t, ctx, `window.states = [];
+		window.s = await tunnelkit.connect({relay: `+jsString("ws://"+link.Addr)+`,
+			host: `+jsString(st.SSHD.Host())+`, port: `+fmt.Sprint(st.SSHD.Port())+`,
+			user: `+jsString(st.SSHD.PasswordUser)+`, password: `+jsString(st.SSHD.Password)+`,
+			hostKey: `+jsString(st.SSHD.HostKeyFingerprint)+`,
+			reconnect: true, onState: st => states.push(st)});
+		window.f = await s.forward(`+jsString("-L "+entry+":"+src)+`);
+		return null;`)
+	c, err := net.Dial("tcp", entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(4 * time.Minute)) // bounds a stall; not an assertion on speed
+	h := sha256.New()
+	var got int64
+	buf := make([]byte, 256<<10)
+	restored := make(chan error, 1)
+	cut := false
+	for {
+		n, err := c.Read(buf)
+		h.Write(buf[:n])
+		got += int64(n)
+		if !cut && got > size/3 {
+			cut = true
+			link.Cut()
+			t.Logf("link cut after %d MiB", got>>20)
+			go func() { time.Sleep(2 * time.Second); restored <- link.Restore() }()
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read after %d bytes: %v; states %s", got, err, mustJS[string](t, ctx, `return JSON.stringify(states);`))
+		}
+	}
+	if err := <-restored; err != nil {
+		t.Fatal(err)
+	}
+	if got != size || hex.EncodeToString(h.Sum(nil)) != sshtest.DataSum(13, size) {
+		t.Fatalf("got %d bytes (want %d), SHA-256 match %v", got, size, hex.EncodeToString(h.Sum(nil)) == sshtest.DataSum(13, size))
+	}
+	if n := st.SSHD.Logins(t); n != 1 {
+		t.Fatalf("%d logins at the gateway, want 1: the session should have resumed", n)
 	}
 }

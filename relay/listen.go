@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,7 +28,7 @@ const controlPingInterval = 30 * time.Second
 // affinity cannot send them to another relay.
 type listenBridge struct {
 	s      *stream
-	ws     *websocket.Conn
+	link   *listenLink // the control stream's WebSocket (resumable: listenlink.go)
 	ln     net.Listener
 	window int64 // flow control window of each accepted connection
 
@@ -36,6 +38,9 @@ type listenBridge struct {
 	nextConn uint32
 	conns    map[uint32]*acceptedConn
 	wg       sync.WaitGroup // the accepted connections' goroutines
+	readers  sync.WaitGroup // the control stream's readers, one per WebSocket
+	attached sync.WaitGroup // resumes whose handler waits for the stream's end
+	rbuf     bytes.Buffer   // a whole client message, on a resumable stream
 }
 
 // serveListen is GET /v1/listen?addr=HOST:PORT: the control stream of a
@@ -74,7 +79,7 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
-	lb := &listenBridge{s: s, ws: ws, ln: ln, window: window, conns: map[uint32]*acceptedConn{}}
+	lb := &listenBridge{s: s, link: r.newListenLink(s, ws, req), ln: ln, window: window, conns: map[uint32]*acceptedConn{}}
 	if !r.addListener(lb) {
 		ln.Close()
 		s.finish(wire.CloseShuttingDown, errShuttingDown.Error())
@@ -82,7 +87,11 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	}
 	defer r.removeListener(lb)
 	s.addr = canonicalAddr(ln.Addr())
-	if err := writeMessage(context.Background(), ws, wire.Message{Type: wire.TypeListening, Addr: s.addr, Max: r.cfg.MaxMessageSize, Flow: window, Credit: wire.UpCredit}); err != nil {
+	listening := wire.Message{Type: wire.TypeListening, Addr: s.addr, Max: r.cfg.MaxMessageSize, Flow: window, Credit: wire.UpCredit}
+	if lb.link.resumable {
+		listening.Resume, listening.Window = lb.link.id, lb.link.window.Milliseconds()
+	}
+	if err := writeMessage(context.Background(), ws, listening); err != nil {
 		lb.close()
 		s.finishHint(clientGone(err, 0))
 		return
@@ -91,14 +100,29 @@ func (r *Relay) serveListen(w http.ResponseWriter, req *http.Request) {
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); r.acceptLoop(lb) }()
-	go func() { defer wg.Done(); r.readControlStream(lb) }()
-	go func() { defer wg.Done(); pingLoop(s, ws) }()
+	go func() { defer wg.Done(); r.carryControlStream(lb, ws) }()
+	go func() {
+		defer wg.Done()
+		if lb.link.resumable {
+			lb.link.pingLoop()
+		} else {
+			pingLoop(s, ws)
+		}
+	}()
 	<-s.ctx.Done()
 	lb.close() // first: the port is free before the close handshake
 	lb.waitConns(closeGrace)
-	closeWS(ws, s.code, s.reason)
+	last := lb.link.current()
+	if last != nil {
+		closeWS(last, s.code, s.reason)
+	}
+	if last != ws {
+		ws.CloseNow() // a resumed stream's first WebSocket; r.end closes it again, harmlessly
+	}
 	wg.Wait()
+	lb.readers.Wait()
 	lb.wg.Wait()
+	lb.attached.Wait() // now the resumes' handlers may return
 }
 
 // closeGrace bounds the wait for the accepted connections' own closes to
@@ -121,6 +145,9 @@ func (lb *listenBridge) waitConns(d time.Duration) {
 // acceptLoop accepts connections and announces each on the control stream.
 func (r *Relay) acceptLoop(lb *listenBridge) {
 	for {
+		if !lb.link.waitRoom(lb.s.ctx) {
+			return
+		}
 		conn, err := lb.ln.Accept()
 		if err != nil {
 			lb.mu.Lock()
@@ -138,37 +165,124 @@ func (r *Relay) acceptLoop(lb *listenBridge) {
 	}
 }
 
-// readControlStream reads the control stream: frames of data for the
-// accepted connections, their acks and closes. It never waits for a
-// target: each connection queues within its credit. The client closing
-// the stream or going away ends the listener.
-func (r *Relay) readControlStream(lb *listenBridge) {
-	s, ws := lb.s, lb.ws
+// readControlStream reads one WebSocket of the control stream: frames of
+// data for the accepted connections, their acks and closes. It never waits
+// for a target: each connection queues within its credit. The client
+// closing the stream ends the listener; its WebSocket dropping does too,
+// unless the stream is resumable: then it returns true and the stream
+// waits for its client (carryControlStream).
+func (r *Relay) readControlStream(lb *listenBridge, ws *websocket.Conn) (dropped bool) {
+	s, l := lb.s, lb.link
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
+	gone := func(err error) bool {
+		if l.resumable && websocket.CloseStatus(err) == -1 && !errors.Is(err, websocket.ErrMessageTooBig) && s.ctx.Err() == nil {
+			return true
+		}
+		s.finishHint(clientGone(err, r.cfg.MaxMessageSize))
+		return false
+	}
 	for {
 		typ, msg, err := ws.Reader(context.Background())
 		if err != nil {
-			s.finishHint(clientGone(err, r.cfg.MaxMessageSize))
-			return
+			return gone(err)
 		}
+		var size int
 		if typ == websocket.MessageText {
-			m, err := readControl(msg, *bp)
+			b, err := io.ReadAll(io.LimitReader(msg, wire.MaxControl+1))
+			if err != nil {
+				return gone(err)
+			}
+			var m wire.Message
+			if len(b) > wire.MaxControl {
+				err = fmt.Errorf("control message over %d bytes", wire.MaxControl)
+			} else {
+				m, err = wire.ParseMessage(b)
+			}
+			if err == nil && l.resumable && m.Type == wire.TypeAck && m.Conn == 0 {
+				err = l.acked(m.N) // the stream's own ack: not counted, not acked
+				if err == nil {
+					continue
+				}
+			}
 			if err != nil {
 				s.finish(wire.CloseBadRequest, err.Error())
-				return
+				return false
 			}
 			lb.control(m)
-			continue
-		}
-		if err := r.readFrames(lb, msg, *bp); err != nil {
-			if ce, ok := err.(frameError); ok {
-				s.finish(wire.CloseBadRequest, string(ce))
-			} else {
-				s.finishHint(clientGone(err, r.cfg.MaxMessageSize))
+			size = len(b)
+		} else {
+			var body io.Reader = msg
+			if l.resumable {
+				// A message counts whole or not at all: frames of one
+				// cut short are not delivered, the client sends it again.
+				lb.rbuf.Reset()
+				if _, err := lb.rbuf.ReadFrom(msg); err != nil {
+					return gone(err)
+				}
+				size = lb.rbuf.Len()
+				body = &lb.rbuf
 			}
+			if err := r.readFrames(lb, body, *bp); err != nil {
+				if ce, ok := err.(frameError); ok {
+					s.finish(wire.CloseBadRequest, string(ce))
+					return false
+				}
+				return gone(err)
+			}
+		}
+		if n := l.received(size); n > 0 {
+			ws.Write(context.Background(), websocket.MessageText, wire.AppendAck(nil, n)) // a failure is the reader's to see
+		}
+	}
+}
+
+// carryControlStream reads the control stream over ws, and on a resumable
+// stream over each WebSocket a resume brings, until the stream ends or no
+// client came back within the window.
+func (r *Relay) carryControlStream(lb *listenBridge, ws *websocket.Conn) {
+	s, l := lb.s, lb.link
+	for {
+		readDone := make(chan bool, 1)
+		lb.readers.Add(1)
+		go func(ws *websocket.Conn) { defer lb.readers.Done(); readDone <- r.readControlStream(lb, ws) }(ws)
+		var att *attachment
+		select {
+		case dropped := <-readDone:
+			if !dropped {
+				return
+			}
+			l.detach(ws)
+			ws.CloseNow()
+			r.log.Info("listen stream detached, waiting for its client", "id", s.id, "from", s.client.String(), "addr", s.addr, "window", l.window)
+			t := time.NewTimer(l.window)
+			select {
+			case att = <-l.attach:
+			case <-t.C:
+				r.resumes.expired.Add(1)
+				s.finish(wire.CloseGoingAway, "client went away and did not resume within "+l.window.String())
+			case <-s.ctx.Done():
+			}
+			t.Stop()
+		case att = <-l.attach: // a resume while this WebSocket still looked alive
+			r.log.Info("listen stream taken over by a resume", "id", s.id)
+			l.detach(ws)
+			ws.CloseNow()
+			<-readDone
+		case <-s.ctx.Done():
 			return
 		}
+		if att == nil {
+			return
+		}
+		lb.attached.Add(1)
+		go func() { defer lb.attached.Done(); <-s.ctx.Done(); close(att.done) }()
+		if err := l.resume(att.ws, att.from); err != nil {
+			closeWS(att.ws, wire.CloseBadRequest, err.Error())
+			s.finish(wire.CloseBadRequest, err.Error())
+			return
+		}
+		ws = att.ws
 	}
 }
 

@@ -1,14 +1,11 @@
 package relay
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
-
-	"github.com/coder/websocket"
 
 	"tunnelkit/relay/wire"
 )
@@ -66,7 +63,7 @@ func (r *Relay) admitAccepted(lb *listenBridge, conn net.Conn) error {
 		r.release(s)
 		return nil
 	}
-	if err := writeMessage(context.Background(), lb.ws, wire.Message{Type: wire.TypeAccept, Conn: ac.id, Remote: remote}); err != nil {
+	if err := lb.link.writeMessage(wire.Message{Type: wire.TypeAccept, Conn: ac.id, Remote: remote}); err != nil {
 		lb.remove(ac)
 		conn.Close()
 		s.finishHint(clientGone(err, 0))
@@ -95,7 +92,7 @@ func (ac *acceptedConn) run(r *Relay) {
 	ac.lb.remove(ac)
 	if !ac.clientClosed.Load() {
 		m := wire.Message{Type: wire.TypeClose, Conn: ac.id, Code: int(ac.s.code), Reason: truncate(ac.s.reason, 123)}
-		writeMessage(context.Background(), ac.lb.ws, m) // a failure ends the control stream too
+		ac.lb.link.writeMessage(m) // a failure ends the control stream too
 	}
 	r.budget.release(wire.UpCredit)
 	r.release(ac.s)
@@ -117,10 +114,9 @@ func (ac *acceptedConn) copyDown(r *Relay) {
 	if int64(len(frame)) > r.cfg.MaxMessageSize {
 		frame = frame[:r.cfg.MaxMessageSize]
 	}
-	ctx := context.Background()
 	for {
 		avail, ok := ac.flow.wait(s.ctx)
-		if !ok {
+		if !ok || !ac.lb.link.waitRoom(s.ctx) {
 			return
 		}
 		want := int(min(int64(len(frame)-wire.FrameHeader), avail))
@@ -129,7 +125,7 @@ func (ac *acceptedConn) copyDown(r *Relay) {
 			s.touch()
 			ac.flow.spend(n)
 			wire.PutFrameHeader(frame, ac.id, n)
-			if err := ac.lb.ws.Write(ctx, websocket.MessageBinary, frame[:wire.FrameHeader+n]); err != nil {
+			if err := ac.lb.link.write(false, frame[:wire.FrameHeader+n]); err != nil {
 				ac.lb.s.finishHint(clientGone(err, 0))
 				return
 			}
@@ -138,7 +134,7 @@ func (ac *acceptedConn) copyDown(r *Relay) {
 		}
 		if err == io.EOF {
 			wire.PutFrameHeader(frame, ac.id, 0)
-			if err := ac.lb.ws.Write(ctx, websocket.MessageBinary, frame[:wire.FrameHeader]); err != nil {
+			if err := ac.lb.link.write(false, frame[:wire.FrameHeader]); err != nil {
 				ac.lb.s.finishHint(clientGone(err, 0))
 				return
 			}
@@ -221,7 +217,7 @@ func (ac *acceptedConn) writeUp() {
 		}
 		if n := ac.q.drop(len(run)); n > 0 {
 			ack = wire.AppendConnAck(ack[:0], ac.id, int64(n))
-			ac.lb.ws.Write(context.Background(), websocket.MessageText, ack) // a failure ends the control stream
+			ac.lb.link.write(true, ack) // a failure ends the control stream
 		}
 	}
 }

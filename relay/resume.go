@@ -23,33 +23,51 @@ import (
 // for its client to come back after the WebSocket dropped.
 const DefaultResumeWindow = 30 * time.Second
 
-// resumeTable holds the resumable streams by id. Its zero value is ready.
+// resumeTable holds the resumable streams by id: dial streams
+// (resumable) and listen control streams (listenLink). Its zero value is
+// ready.
 type resumeTable struct {
 	mu      sync.Mutex
-	byID    map[string]*resumable
+	byID    map[string]resumeHolder
 	resumed atomic.Int64 // successful re-attachments
 	expired atomic.Int64 // streams whose window passed without a client
 }
 
-func (t *resumeTable) add(rs *resumable) {
+// resumeHolder is a stream that a GET /v1/resume may re-attach to.
+type resumeHolder interface {
+	owner() *stream
+	// positions is the range of the client's received count the holder
+	// can replay from.
+	positions() (base, end int64)
+	attachments() chan *attachment
+}
+
+func (t *resumeTable) add(id string, h resumeHolder) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.byID == nil {
-		t.byID = map[string]*resumable{}
+		t.byID = map[string]resumeHolder{}
 	}
-	t.byID[rs.id] = rs
+	t.byID[id] = h
 }
 
-func (t *resumeTable) get(id string) *resumable {
+func (t *resumeTable) get(id string) resumeHolder {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.byID[id]
 }
 
-func (t *resumeTable) remove(rs *resumable) {
+func (t *resumeTable) remove(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.byID, rs.id)
+	delete(t.byID, id)
+}
+
+// newResumeID is 128 random bits, hex.
+func newResumeID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // ResumeStats counts resumable streams: re-attached, and given up after
@@ -110,9 +128,7 @@ func (r *Relay) resumableFor(s *stream, req *http.Request, conn net.Conn) *resum
 		return nil
 	}
 	context.AfterFunc(s.ctx, func() { r.budget.release(held) })
-	var b [16]byte
-	rand.Read(b[:])
-	rs := &resumable{r: r, s: s, id: hex.EncodeToString(b[:]), conn: conn, window: r.cfg.ResumeWindow, attach: make(chan *attachment)}
+	rs := &resumable{r: r, s: s, id: newResumeID(), conn: conn, window: r.cfg.ResumeWindow, attach: make(chan *attachment)}
 	if rs.window <= 0 {
 		rs.window = DefaultResumeWindow
 	}
@@ -121,9 +137,17 @@ func (r *Relay) resumableFor(s *stream, req *http.Request, conn net.Conn) *resum
 	s.flow = nil
 	// Known before the open message names it; forgotten when the stream
 	// ends, however it ends.
-	r.resumes.add(rs)
-	context.AfterFunc(s.ctx, func() { r.resumes.remove(rs) })
+	r.resumes.add(rs.id, rs)
+	context.AfterFunc(s.ctx, func() { r.resumes.remove(rs.id) })
 	return rs
+}
+
+func (rs *resumable) owner() *stream                { return rs.s }
+func (rs *resumable) attachments() chan *attachment { return rs.attach }
+func (rs *resumable) positions() (base, end int64) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.downBase, rs.downBase + int64(len(rs.down))
 }
 
 func (rs *resumable) openFields(m wire.Message) wire.Message {
@@ -465,32 +489,34 @@ func (r *Relay) serveResume(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	q := req.URL.Query()
-	rs := r.resumes.get(q.Get("id"))
-	if rs == nil {
+	h := r.resumes.get(q.Get("id"))
+	if h == nil {
 		r.refuseBefore(ws, req, client, "resume_unknown", wire.CloseUnknownStream, "relay holds no stream with that resume id (expired, ended, or another relay)", "see --resume-window")
 		return
 	}
-	if rs.s.client != client || !sameToken(rs.s.token, tok) {
+	s := h.owner()
+	if s.client != client || !sameToken(s.token, tok) {
 		r.refuseBefore(ws, req, client, "resume_foreign", wire.CloseRefused, "relay refused: that resume id belongs to another client", "")
 		return
 	}
 	n, err := strconv.ParseInt(q.Get("n"), 10, 64)
-	rs.mu.Lock()
-	base, end := rs.downBase, rs.downBase+int64(len(rs.down))
-	rs.mu.Unlock()
+	base, end := h.positions()
+	if b, ok := h.(interface{ atMessage(int64) bool }); ok && err == nil && n >= base && n <= end && !b.atMessage(n) {
+		err = errors.New("inside a message") // a listen stream replays whole messages
+	}
 	if err != nil || n < base || n > end {
 		r.refuseBefore(ws, req, client, "bad_request", wire.CloseBadRequest, fmt.Sprintf("bad resume position %q: want %d-%d", truncate(q.Get("n"), 24), base, end), "")
 		return
 	}
 	att := &attachment{ws: ws, resume: true, from: n, done: make(chan struct{})}
 	select {
-	case rs.attach <- att:
-	case <-rs.s.ctx.Done():
+	case h.attachments() <- att:
+	case <-s.ctx.Done():
 		r.refuseBefore(ws, req, client, "resume_unknown", wire.CloseUnknownStream, "relay holds no stream with that resume id (it just ended)", "")
 		return
 	}
 	r.resumes.resumed.Add(1)
-	r.log.Info("stream resumed", "id", rs.s.id, "from", client.String(), "at", n)
+	r.log.Info("stream resumed", "id", s.id, "kind", s.kind, "from", client.String(), "at", n)
 	<-att.done
 }
 

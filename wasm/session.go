@@ -140,7 +140,9 @@ func (o *connectOptions) tunnelConfig(signers []ssh.Signer) tunnel.Config {
 		Signers:  signers,
 		HostKey:  tunnel.HostKeyPolicy{Fingerprint: o.hostKey},
 		Listen: func(ctx context.Context, _, addr string) (net.Listener, error) {
-			l, err := client.Listen(ctx, o.relay, addr, relayOpts)
+			// Resumable: a relay-host entry socket and its connections
+			// outlive a short drop of the page's link to the relay.
+			l, err := client.Listen(ctx, o.relay, addr, &client.Options{Token: o.token, Resume: true})
 			if err != nil {
 				return nil, err
 			}

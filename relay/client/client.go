@@ -34,7 +34,9 @@ type Options struct {
 	// Resume asks for a resumable dial stream: when its WebSocket drops,
 	// the conn re-attaches to the relay's stream within the relay's resume
 	// window and replays what was not acknowledged, so the bytes go on
-	// exactly. Past the window the conn fails with a *ResumeError.
+	// exactly. Past the window the conn fails with a *ResumeError. For
+	// Listen, the control stream resumes with the listener and every
+	// connection on it; past the window Accept fails with a *ResumeError.
 	Resume bool
 }
 

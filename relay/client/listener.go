@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 
 	"tunnelkit/relay/wire"
 )
@@ -18,7 +19,7 @@ import (
 // connections arrive on the listener's own stream (mux.go), so it works
 // behind a balancer with no affinity.
 type Listener struct {
-	ctl      transport
+	ctl      transport // the first; a resumable stream's current one is m.current()
 	m        *mux
 	addr     net.Addr
 	relayURL string
@@ -28,6 +29,14 @@ type Listener struct {
 	backlog []*Conn       // accepted, not taken by Accept yet
 	more    chan struct{} // cap 1: backlog grew
 	wg      sync.WaitGroup
+
+	// A resumable stream (Options.Resume) re-attaches after a drop.
+	o       Options
+	id      string
+	window  time.Duration
+	resumes int
+	ctx     context.Context // ends with Close: stops re-attaching
+	cancel  context.CancelFunc
 
 	done     chan struct{} // the control stream ended
 	doneErr  error         // why; set before done is closed
@@ -39,9 +48,15 @@ var _ net.Listener = (*Listener)(nil)
 
 // Listen asks the relay to bind addr ("HOST:PORT", port 0 to let it pick)
 // on the relay host. ctx bounds the setup only; Close releases the port.
-// Addr returns the bound address.
+// Addr returns the bound address. With o.Resume the control stream
+// resumes after its WebSocket drops, with the listener and every
+// connection on it; past the relay's window Accept fails with a
+// *ResumeError.
 func Listen(ctx context.Context, relayURL, addr string, o *Options) (net.Listener, error) {
 	q := url.Values{"addr": {addr}}
+	if o != nil && o.Resume {
+		q.Set(wire.ResumeParam, "1")
+	}
 	if flowWindow > 0 {
 		// The page's queue holds every connection's window: ask for the
 		// default per connection, not the window of a lone stream.
@@ -63,6 +78,11 @@ func Listen(ctx context.Context, relayURL, addr string, o *Options) (net.Listene
 		relayMax: m.Max,
 		more:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	if m.Resume != "" { // a relay that does not resume leaves it out
+		l.m.resumable, l.id, l.window = true, m.Resume, time.Duration(m.Window)*time.Millisecond
+		l.o = *o
 	}
 	l.wg.Add(1)
 	go l.control()
@@ -86,6 +106,7 @@ func (l *Listener) control() {
 		connErr = &CloseError{Code: wire.CloseGoingAway, Reason: "listener closed"}
 	}
 	l.m.shutdown(connErr)
+	l.m.bg.Wait()
 	close(l.done)
 	l.mu.Lock()
 	backlog := l.backlog
@@ -96,10 +117,43 @@ func (l *Listener) control() {
 	}
 }
 
+// readStream reads the control stream, and on a resumable one re-attaches
+// after each drop, until it ends.
 func (l *Listener) readStream() error {
+	t := l.ctl
+	for {
+		err := l.readFrom(t)
+		var pe *protocolError
+		if !l.m.resumable || l.closed() || errors.As(err, &pe) || !droppedErr(err) {
+			return err
+		}
+		l.m.detach()
+		l.wg.Add(1)
+		go func(t transport) { defer l.wg.Done(); t.close(wire.CloseGoingAway, "") }(t) // may wait on a dead link
+		if t, err = l.reattach(err); err != nil {
+			return err
+		}
+	}
+}
+
+// protocolError is the relay breaking the protocol: final, never resumed.
+type protocolError struct{ msg string }
+
+func (e *protocolError) Error() string { return e.msg }
+
+// droppedErr tells a drop (resumed) from a close by the relay (final).
+func droppedErr(err error) bool {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce.Code == wire.CloseAbnormal || ce.Code == wire.CloseGoingAway
+	}
+	return !errors.Is(err, net.ErrClosed)
+}
+
+func (l *Listener) readFrom(t transport) error {
 	limit := max(l.relayMax, wire.DefaultMaxMessage)
 	for {
-		text, r, err := l.ctl.next(context.Background())
+		text, r, err := t.next(context.Background())
 		if err != nil {
 			return err
 		}
@@ -109,22 +163,97 @@ func (l *Listener) readStream() error {
 		}
 		if !text {
 			if err := l.m.frames(b); err != nil {
-				l.ctl.close(wire.CloseBadRequest, err.Error())
-				return fmt.Errorf("relay sent a malformed frame: %v", err)
+				t.close(wire.CloseBadRequest, err.Error())
+				return &protocolError{fmt.Sprintf("relay sent a malformed frame: %v", err)}
 			}
+			l.m.received(len(b))
 			continue
 		}
 		var m wire.Message
 		if len(b) > wire.MaxControl || json.Unmarshal(b, &m) != nil {
-			l.ctl.close(wire.CloseBadRequest, "malformed control message")
-			return errors.New("relay sent a malformed control message")
+			t.close(wire.CloseBadRequest, "malformed control message")
+			return &protocolError{"relay sent a malformed control message"}
 		}
-		if m.Type == wire.TypeAccept {
+		switch {
+		case m.Type == wire.TypeAck && m.Conn == 0 && l.m.resumable:
+			if err := l.m.acked(m.N); err != nil {
+				t.close(wire.CloseBadRequest, err.Error())
+				return &protocolError{err.Error()}
+			}
+			continue // the stream's own ack: not counted
+		case m.Type == wire.TypeAccept:
 			l.accepted(m)
-		} else {
+		default:
 			l.m.control(m) // unknown types are for later versions
 		}
+		l.m.received(len(b))
 	}
+}
+
+// reattach opens /v1/resume until the relay takes the stream back or the
+// window passes; the relay then sends again what it had sent and we had
+// not received, and we what it had not.
+func (l *Listener) reattach(cause error) (transport, error) {
+	deadline := time.Now().Add(l.window)
+	delay := 100 * time.Millisecond
+	last := cause
+	for time.Now().Before(deadline) {
+		n := l.m.receivedCount()
+		ctx, cancel := context.WithDeadline(l.ctx, deadline)
+		t, m, err := openStream(ctx, l.relayURL, "resume", url.Values{"id": {l.id}, "n": {strconv.FormatInt(n, 10)}}, &l.o)
+		cancel()
+		if l.ctx.Err() != nil {
+			if err == nil {
+				t.close(wire.CloseNormal, "")
+			}
+			return nil, net.ErrClosed
+		}
+		if err == nil && m.Type != wire.TypeResumed {
+			t.close(wire.CloseBadRequest, "expected resumed")
+			err = fmt.Errorf("relay answered a resume with %q", m.Type)
+		}
+		if err == nil {
+			l.wg.Add(1)
+			if err = l.m.resume(t, m.N, l.wg.Done); err == nil {
+				l.mu.Lock()
+				l.resumes++
+				l.mu.Unlock()
+				resumeCount.Lock()
+				resumeCount.ok++
+				resumeCount.Unlock()
+				if l.closed() { // Close ran meanwhile and saw no transport
+					t.close(wire.CloseNormal, "")
+				}
+				return t, nil
+			}
+			l.wg.Done()
+			t.close(wire.CloseBadRequest, "bad resume position")
+			last = err
+			break
+		}
+		last = err
+		var ce *CloseError
+		if errors.As(err, &ce) && ce.Code != wire.CloseAbnormal && ce.Code != wire.CloseGoingAway && ce.Code != wire.CloseShuttingDown {
+			break // the relay said no: trying again would not change it
+		}
+		select {
+		case <-time.After(delay):
+		case <-l.ctx.Done():
+			return nil, net.ErrClosed
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+	resumeCount.Lock()
+	resumeCount.failed++
+	resumeCount.Unlock()
+	return nil, &ResumeError{Err: last}
+}
+
+// Resumes says how many times the control stream was re-attached.
+func (l *Listener) Resumes() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.resumes
 }
 
 // accepted queues a new connection for Accept. A backlog the application
@@ -147,7 +276,7 @@ func (l *Listener) accepted(m wire.Message) {
 	}
 	l.mu.Unlock()
 	if full {
-		mc.close(wire.CloseOverLimit, "listener's backlog full: the application does not accept")
+		l.m.fromReader(func() { mc.close(wire.CloseOverLimit, "listener's backlog full: the application does not accept") })
 		return
 	}
 	wake(l.more)
@@ -193,7 +322,10 @@ func (l *Listener) Close() error {
 	}
 	l.isClosed = true
 	l.closeMu.Unlock()
-	l.ctl.close(wire.CloseNormal, "")
+	l.cancel()
+	if t := l.m.current(); t != nil {
+		t.close(wire.CloseNormal, "")
+	}
 	l.wg.Wait()
 	return nil
 }

@@ -23,15 +23,35 @@ import (
 
 // mux is the accepted connections of one control stream.
 type mux struct {
-	ctl    transport
 	window int // per connection: what the relay sends unacknowledged at most
 	credit int // per connection: what may be sent unacknowledged
 
-	wmu sync.Mutex // one message at a time on the control stream
+	wmu sync.Mutex // one message at a time on the control stream; on a resumable one, log order is wire order
 
 	mu    sync.Mutex
+	ctl   transport // nil while a resumable stream re-attaches
 	conns map[uint32]*muxConn
-	end   error // the control stream ended; no connection is added after
+	end   error         // the control stream ended; no connection is added after
+	ended chan struct{} // closed with end
+
+	// A resumable stream (muxlog.go) keeps what it sent until the relay
+	// acknowledges it and counts what it received.
+	resumable bool
+	log       msgLog
+	subproto  string
+	bg        sync.WaitGroup // sends the reader left to a goroutine
+}
+
+// fromReader runs send, a message the stream's reader wants to send. On a
+// resumable stream it goes to a goroutine: the reader must never wait for
+// the writes, which may be replaying to a relay that is replaying too.
+func (m *mux) fromReader(send func()) {
+	if !m.resumable {
+		send()
+		return
+	}
+	m.bg.Add(1)
+	go func() { defer m.bg.Done(); send() }()
 }
 
 func newMux(ctl transport, window, credit int64) *mux {
@@ -41,13 +61,28 @@ func newMux(ctl transport, window, credit int64) *mux {
 	if credit <= 0 {
 		credit = wire.UpCredit
 	}
-	return &mux{ctl: ctl, window: int(window), credit: int(credit), conns: map[uint32]*muxConn{}}
+	return &mux{ctl: ctl, window: int(window), credit: int(credit), conns: map[uint32]*muxConn{}, ended: make(chan struct{}), subproto: ctl.subprotocol()}
 }
 
+// send writes one message. On a resumable stream it is logged first and
+// never fails: a drop is the reader's to see, and the message goes again
+// once the stream is resumed.
 func (m *mux) send(text bool, p []byte) error {
+	if !m.resumable {
+		m.wmu.Lock()
+		defer m.wmu.Unlock()
+		return m.ctl.write(context.Background(), text, p)
+	}
 	m.wmu.Lock()
-	defer m.wmu.Unlock()
-	return m.ctl.write(context.Background(), text, p)
+	m.mu.Lock()
+	m.log.add(text, p)
+	t := m.ctl
+	m.mu.Unlock()
+	if t != nil {
+		t.write(context.Background(), text, p)
+	}
+	m.unlockWrites()
+	return nil
 }
 
 func (m *mux) sendControl(msg wire.Message) error {
@@ -120,6 +155,9 @@ func (m *mux) control(msg wire.Message) {
 // shutdown ends every connection with err: the control stream is gone.
 func (m *mux) shutdown(err error) {
 	m.mu.Lock()
+	if m.end == nil {
+		close(m.ended)
+	}
 	m.end = err
 	conns := m.conns
 	m.conns = map[uint32]*muxConn{}
@@ -197,7 +235,9 @@ func (c *muxConn) ack(n int64) {
 func (c *muxConn) fail(reason string) {
 	if c.ended(fmt.Errorf("closed by the client: %s", reason)) {
 		c.m.remove(c)
-		c.m.sendControl(wire.Message{Type: wire.TypeClose, Conn: c.id, Code: int(wire.CloseBadRequest), Reason: reason})
+		c.m.fromReader(func() {
+			c.m.sendControl(wire.Message{Type: wire.TypeClose, Conn: c.id, Code: int(wire.CloseBadRequest), Reason: reason})
+		})
 	}
 }
 
@@ -243,6 +283,9 @@ func (c *muxConn) write(_ context.Context, text bool, p []byte) error {
 	if text {
 		return nil // a Conn writes data only; control is the mux's
 	}
+	if !c.m.waitRoom(c.done) {
+		return c.endErr()
+	}
 	c.mu.Lock()
 	if c.end != nil {
 		err := c.end
@@ -257,6 +300,15 @@ func (c *muxConn) write(_ context.Context, text bool, p []byte) error {
 	return c.m.send(false, c.wbuf)
 }
 
+func (c *muxConn) endErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.end != nil {
+		return c.end
+	}
+	return net.ErrClosed
+}
+
 // close ends the connection here and tells the relay, which closes the
 // TCP connection once what was sent reached it.
 func (c *muxConn) close(code wire.CloseCode, reason string) error {
@@ -269,7 +321,7 @@ func (c *muxConn) close(code wire.CloseCode, reason string) error {
 
 func (c *muxConn) setRelayMax(int64)    {}
 func (c *muxConn) setFlow(int64, int64) {}
-func (c *muxConn) subprotocol() string  { return c.m.ctl.subprotocol() }
+func (c *muxConn) subprotocol() string  { return c.m.subproto }
 
 // writable waits for credit and returns it.
 func (c *muxConn) writable(ctx context.Context) (int, error) {

@@ -7,7 +7,7 @@ package wire
 // with what it had received. Acks are then mandatory both ways and count
 // bytes received (the client) and written to the target (the relay).
 const (
-	ResumeParam = "resume" // query parameter of dial (and accept) asking for a resumable stream
+	ResumeParam = "resume" // query parameter of dial and listen asking for a resumable stream
 	TypeResumed = "resumed"
 
 	// ResumeBuffer bounds what each side keeps for replay: what it sent
