@@ -399,7 +399,7 @@ function renderConns(v) {
     if (c.bytesIn !== undefined) {
       li.dataset.bytesIn = String(c.bytesIn);
       li.dataset.bytesOut = String(c.bytesOut);
-      age.append(": ", el("span", "conn-bytes", formatBytes(c.bytesOut) + " out, " + formatBytes(c.bytesIn) + " back"));
+      age.append(", ", el("span", "conn-bytes", formatBytes(c.bytesOut) + " out, " + formatBytes(c.bytesIn) + " back"));
     }
     li.append(el("span", "conn-name", "#" + n + (c.remote ? " from " + c.remote : "")), age);
     items.push(li);
