@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -136,6 +137,28 @@ func TestUIHTTPProbe(t *testing.T) {
 		return mustJS[string](t, ctx, `const a = `+card+`.querySelector(".open-link"); return a ? a.href : "";`)
 	}
 
+	// An exit that takes the HEAD and never answers: the probe gives up and
+	// closes its socket (the exit reads EOF).
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	silentEOF := make(chan string, 1)
+	go func() {
+		c, err := silent.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil {
+			got = append(got, " (then "+err.Error()+")"...)
+		}
+		silentEOF <- string(got)
+	}()
+
 	webEntry := add(webAddr)
 	if href := verdict(webEntry, "yes"); href != "http://"+webEntry+"/" {
 		t.Errorf("link %q for a -L to an HTTP server, want http://%s/", href, webEntry)
@@ -143,6 +166,18 @@ func TestUIHTTPProbe(t *testing.T) {
 	pingEntry := add(pinger)
 	if href := verdict(pingEntry, "no"); href != "" {
 		t.Errorf("link %q for the pinger, which does not speak HTTP", href)
+	}
+	silentEntry := add(silent.Addr().String())
+	if href := verdict(silentEntry, "no"); href != "" {
+		t.Errorf("link %q for an exit that never answers", href)
+	}
+	select {
+	case got := <-silentEOF:
+		if !strings.HasPrefix(got, "HEAD / HTTP/1.0\r\nHost: "+silent.Addr().String()+"\r\n\r\n") || strings.Contains(got, "(then") {
+			t.Errorf("the silent exit read %q, want the HEAD and then EOF", got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("the probe's socket to the silent exit was not closed")
 	}
 	again := add(webAddr) // the same exit: its answer is kept
 	if href := verdict(again, "yes"); href != "http://"+again+"/" {

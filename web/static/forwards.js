@@ -14,20 +14,25 @@ let timer = 0;
 
 // webExits are exits the demo names as web servers: their link shows at
 // once. Other -L exits are asked with a HEAD through the session
-// (probeHTTP); httpVerdicts keeps each exit's answer, a Promise of a boolean.
+// (probeHTTP). httpVerdicts keeps, per exit and for this session only (another
+// gateway may reach another host by the same name), a probe in flight or a
+// yes; a no is asked again for the next forward, the server may have started.
 const webExits = new Set();
 const httpVerdicts = new Map();
+let verdictsOf = null; // the session httpVerdicts belong to
 const PROBE_MS = 3000;
 const PROBE_BYTES = 64;
 export function markWebExit(exit) { webExits.add(exit); }
 
-// speaksHTTP answers once per exit: the demo's hint, or the exit's own reply.
+// speaksHTTP answers with a Promise of a boolean: the demo's hint, or the exit's own reply.
 function speaksHTTP(f) {
   if (webExits.has(f.exit)) return Promise.resolve(true);
+  if (verdictsOf !== state.session) { httpVerdicts.clear(); verdictsOf = state.session; }
   let verdict = httpVerdicts.get(f.exit);
   if (!verdict) {
     verdict = probeHTTP(state.session, f.exitHost, f.exitPort, f.exit);
     httpVerdicts.set(f.exit, verdict);
+    verdict.then((yes) => { if (!yes && httpVerdicts.get(f.exit) === verdict) httpVerdicts.delete(f.exit); });
   }
   return verdict;
 }
@@ -60,7 +65,7 @@ async function probeHTTP(s, host, port, exit) {
     return await Promise.race([talk, late]);
   } finally {
     clearTimeout(timer);
-    if (sock) sock.close().catch(() => {});
+    if (sock) Promise.resolve().then(() => sock.close()).catch(() => {});
   }
 }
 
