@@ -93,6 +93,7 @@ func TestUIConnBytes(t *testing.T) {
 	}
 	t.Logf("open connection row: %s: %s", rows[0].Name, rows[0].Bytes)
 	shoot(t, ctx, "conns-open-bytes")
+	checkAccessibility(t, ctx, "a card with an open connection and its bytes")
 
 	conn.Close()
 	if !waitFor(20*time.Second, func() bool { return len(readOpenConns(t, ctx, entry)) == 0 }) {
@@ -190,4 +191,5 @@ func TestUIHTTPProbe(t *testing.T) {
 		t.Errorf("the pinger after the probe: %v", err)
 	}
 	shoot(t, ctx, "conns-http-probe")
+	checkAccessibility(t, ctx, "cards with and without an open-as-http link")
 }
