@@ -12,14 +12,20 @@ import (
 	"tunnelkit/internal/sshtest"
 )
 
-// Conns lists each open connection with its own live bytes, and drops it
-// once it closes.
+// Conns lists each open connection of a -L or -R with its own live bytes,
+// and drops it once it closes.
 func TestForwardConns(t *testing.T) {
+	for _, kind := range []string{"-L", "-R"} {
+		t.Run(kind, func(t *testing.T) { testForwardConns(t, kind) })
+	}
+}
+
+func testForwardConns(t *testing.T, kind string) {
 	ctx := testContext(t, 30*time.Second)
 	gw := sshtest.StartOpenSSH(t, sshtest.Options{ListenAddr: gateway1})
 	echo := sshtest.StartEcho(t, host3+":0")
 	c := connect(t, ctx, gw, keyConfig(t, gw))
-	f := forward(t, ctx, c, "-L localhost:0:"+echo)
+	f := forward(t, ctx, c, kind+" 127.0.0.1:0:"+echo)
 	if got := f.Conns(); len(got) != 0 {
 		t.Fatalf("Conns() before any connection = %+v, want none", got)
 	}
@@ -44,8 +50,9 @@ func TestForwardConns(t *testing.T) {
 		t.Cleanup(func() { conn.Close() })
 		return conn
 	}
-	a, b := dial(), dial()
-	roundTrip(a, 1000)
+	a := dial()
+	roundTrip(a, 1000) // a's channel is open before b is dialed: a is listed first
+	b := dial()
 	roundTrip(b, 300)
 
 	want := func(conns ...net.Conn) func(sizes ...int64) error {
