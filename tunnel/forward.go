@@ -29,8 +29,9 @@ type Forward struct {
 
 	mu      sync.Mutex
 	stopped bool
-	err     error                // why it stopped; nil after Close
-	live    map[uint64]io.Closer // entry side of active connections
+	err     error                    // why it stopped; nil after Close
+	live    map[uint64]io.Closer     // entry side of active connections
+	open    map[uint64]*connCounters // counters of connections being piped (connstats.go)
 
 	ln       net.Listener // -L
 	bindHost string       // -R: the address sent in tcpip-forward
@@ -200,7 +201,9 @@ func (f *Forward) untrack(id uint64) {
 func (f *Forward) relay(id uint64, remote string, entry, exit io.ReadWriteCloser) {
 	f.log.Debug("connection opened", "conn", id, "remote", remote)
 	f.emit(Event{Kind: EventOpened, Conn: id, Remote: remote})
-	in, out := pipe(entry, exit, &f.stats.bytesOut, &f.stats.bytesIn)
+	cc := f.openConn(id, remote)
+	in, out := pipe(entry, exit, counter{&f.stats.bytesOut, &cc.bytesOut}, counter{&f.stats.bytesIn, &cc.bytesIn})
+	f.closeConn(id)
 	f.log.Info("connection closed", "conn", id, "remote", remote, "bytesIn", in, "bytesOut", out)
 	f.emit(Event{Kind: EventClosed, Conn: id, Remote: remote, BytesIn: in, BytesOut: out})
 }

@@ -16,7 +16,7 @@ type closeWriter interface{ CloseWrite() error }
 // (CloseWrite) while the other direction keeps flowing; an error in either
 // direction ends both. Counters move per chunk so live stats see long
 // transfers progress.
-func pipe(entry, exit io.ReadWriteCloser, out, in *atomic.Int64) (bytesIn, bytesOut int64) {
+func pipe(entry, exit io.ReadWriteCloser, out, in counter) (bytesIn, bytesOut int64) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -34,12 +34,24 @@ func pipe(entry, exit io.ReadWriteCloser, out, in *atomic.Int64) (bytesIn, bytes
 // It is what every forwarded connection runs, for servers and tests that
 // bridge connections the same way.
 func Join(a, b io.ReadWriteCloser) (aToB, bToA int64) {
-	var ab, ba atomic.Int64
-	bToA, aToB = pipe(a, b, &ab, &ba)
+	bToA, aToB = pipe(a, b, counter{}, counter{})
 	return aToB, bToA
 }
 
-func copyHalf(dst, src io.ReadWriteCloser, counter *atomic.Int64) (n int64) {
+// counter is where one direction's bytes are added per chunk: a forward's
+// total and its connection's own; either may be nil.
+type counter struct{ total, conn *atomic.Int64 }
+
+func (c counter) add(n int64) {
+	if c.total != nil {
+		c.total.Add(n)
+	}
+	if c.conn != nil {
+		c.conn.Add(n)
+	}
+}
+
+func copyHalf(dst, src io.ReadWriteCloser, count counter) (n int64) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
@@ -49,7 +61,7 @@ func copyHalf(dst, src io.ReadWriteCloser, counter *atomic.Int64) (n int64) {
 			nw, werr := dst.Write(buf[:nr])
 			if nw > 0 {
 				n += int64(nw)
-				counter.Add(int64(nw))
+				count.add(int64(nw))
 			}
 			if werr == nil && nw != nr {
 				werr = io.ErrShortWrite

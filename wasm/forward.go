@@ -53,6 +53,7 @@ func (s *session) forward(text string) (any, error) {
 	obj.Set("entry", f.Entry())
 	obj.Set("command", spec.CommandVia(o.jumpArg(), o.user, o.host, o.port))
 	obj.Set("stats", bind(forwardStatsFunc, id))
+	obj.Set("conns", bind(forwardConnsFunc, id))
 	obj.Set("close", bind(forwardCloseFunc, id))
 	return obj, nil
 }
@@ -107,6 +108,37 @@ func forwardStats(_ js.Value, args []js.Value) any {
 	o.Set("bytesIn", float64(st.BytesIn))
 	o.Set("bytesOut", float64(st.BytesOut))
 	return o
+}
+
+// forwardConnsFunc is f.conns(), bound per forward like the methods in main.go.
+var forwardConnsFunc = js.FuncOf(forwardConns)
+
+// forwardConns is f.conns(): the open connections with their own counters,
+// oldest first; none while a reconnecting forward waits to be restored or
+// once it has stopped. Synchronous, it only reads counters.
+func forwardConns(_ js.Value, args []js.Value) any {
+	h := lookupForward(arg(args, 0))
+	if h == nil {
+		panic(errors.New("conns: unknown forward"))
+	}
+	h.mu.Lock()
+	f := h.f
+	h.mu.Unlock()
+	var conns []tunnel.ConnStats
+	if f != nil {
+		conns = f.Conns()
+	}
+	list := jsGlobal.Get("Array").New(len(conns))
+	for i, c := range conns {
+		o := jsObject.New()
+		o.Set("id", float64(c.ID))
+		o.Set("remote", c.Remote)
+		o.Set("opened", float64(c.Opened.UnixMilli()))
+		o.Set("bytesIn", float64(c.BytesIn))
+		o.Set("bytesOut", float64(c.BytesOut))
+		list.SetIndex(i, o)
+	}
+	return list
 }
 
 // forwardClose is f.close(): it resolves once the entry socket is released

@@ -135,6 +135,9 @@ export interface Forward {
   readonly entry: string;
   /** Live counters; the final ones once the forward has stopped. Synchronous. */
   stats(): Stats;
+  /** The open connections, oldest first, each with its own live counters;
+   * empty once the forward has stopped or while it waits to be restored. Synchronous. */
+  conns(): ConnStats[];
   /** Resolves once the entry socket is released and the forward's connections are closed. */
   close(): Promise<void>;
 }
@@ -142,6 +145,19 @@ export interface Forward {
 export interface Stats {
   connections: number;
   active: number;
+  /** Bytes from the exit back to the entry. */
+  bytesIn: number;
+  /** Bytes from the entry to the exit. */
+  bytesOut: number;
+}
+
+export interface ConnStats {
+  /** The connection's number in the forward, as in ForwardEvent.conn. */
+  id: number;
+  /** The entry side's peer, e.g. "127.0.0.1:51234". */
+  remote: string;
+  /** When it was accepted, milliseconds since the epoch. */
+  opened: number;
   /** Bytes from the exit back to the entry. */
   bytesIn: number;
   /** Bytes from the entry to the exit. */

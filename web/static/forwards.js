@@ -12,13 +12,78 @@ const EVENTS_SHOWN = 5;
 const CLOSED_SHOWN = 3;
 let timer = 0;
 
-// webExits are exits known to speak HTTP (from the demo); httpPorts the usual ports.
+// webExits are exits the demo names as web servers: their link shows at
+// once. Other -L exits are asked with a HEAD through the session
+// (probeHTTP). httpVerdicts keeps, per exit and for this session only (another
+// gateway may reach another host by the same name), a probe in flight or a
+// yes; a no is asked again for the next forward, the server may have started.
 const webExits = new Set();
-const httpPorts = new Set([80, 3000, 5000, 8000, 8008, 8080, 8888]);
+const httpVerdicts = new Map();
+let verdictsOf = null; // the session httpVerdicts belong to
+const PROBE_MS = 3000;
+const PROBE_BYTES = 64;
 export function markWebExit(exit) { webExits.add(exit); }
 
+// speaksHTTP answers with a Promise of a boolean: the demo's hint, or the exit's own reply.
 function speaksHTTP(f) {
-  return webExits.has(f.exit) || httpPorts.has(f.exitPort);
+  if (webExits.has(f.exit)) return Promise.resolve(true);
+  if (verdictsOf !== state.session) { httpVerdicts.clear(); verdictsOf = state.session; }
+  let verdict = httpVerdicts.get(f.exit);
+  if (!verdict) {
+    verdict = probeHTTP(state.session, f.exitHost, f.exitPort, f.exit);
+    httpVerdicts.set(f.exit, verdict);
+    verdict.then((yes) => { if (!yes && httpVerdicts.get(f.exit) === verdict) httpVerdicts.delete(f.exit); });
+  }
+  return verdict;
+}
+
+// probeHTTP opens the exit through the gateway, sends a HEAD and reads at
+// most PROBE_BYTES for at most PROBE_MS: an exit that answers "HTTP/" speaks
+// HTTP. Anything else (silence, another protocol, a refusal) is a no.
+async function probeHTTP(s, host, port, exit) {
+  if (!s || typeof s.openTCP !== "function" || !host || !port) return false;
+  let sock = null, timer = 0;
+  const talk = (async () => {
+    sock = s.openTCP(host, port);
+    const info = await sock.opened;
+    const w = info.writable.getWriter();
+    await w.write(new TextEncoder().encode("HEAD / HTTP/1.0\r\nHost: " + exit + "\r\n\r\n"));
+    w.releaseLock();
+    const r = info.readable.getReader();
+    const dec = new TextDecoder();
+    let got = "";
+    while (got.length < 5) {
+      const { value, done } = await r.read();
+      if (done) break;
+      got += dec.decode(value.subarray(0, PROBE_BYTES - got.length), { stream: true });
+      if (got.length >= PROBE_BYTES) break;
+    }
+    return got.startsWith("HTTP/");
+  })().catch(() => false);
+  const late = new Promise((resolve) => { timer = setTimeout(() => resolve(false), PROBE_MS); });
+  try {
+    return await Promise.race([talk, late]);
+  } finally {
+    clearTimeout(timer);
+    if (sock) Promise.resolve().then(() => sock.close()).catch(() => {});
+  }
+}
+
+// offerLink adds "open as http://ENTRY/" to dd once the exit is known to speak HTTP.
+function offerLink(v, f, entry, dd) {
+  // The entry lives on the relay host: this browser reaches it only when
+  // that is this machine. A wildcard bind is reached on loopback.
+  const url = "http://" + entry.replace(/^0\.0\.0\.0:/, "127.0.0.1:").replace(/^\[::\]:/, "[::1]:") + "/";
+  v.li.dataset.http = "probing";
+  speaksHTTP(f).then((yes) => {
+    v.li.dataset.http = yes ? "yes" : "no";
+    if (!yes) return;
+    const a = el("a", "open-link", "open as " + url);
+    a.href = url;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    dd.append(" ", a);
+  });
 }
 
 function relayIsLocal() {
@@ -139,16 +204,7 @@ export function addForwardView(fw, f) {
     return dd;
   };
   const entryDD = addFact(f.kind === "R" ? "Entry socket (gateway)" : f.kind === "D" ? "SOCKS entry socket (relay host)" : "Entry socket (relay host)", el("code", "entry-fact", entry || "(pending)"));
-  if (f.kind === "L" && entry && relayIsLocal() && speaksHTTP(f)) {
-    // The entry lives on the relay host: this browser reaches it only when
-    // that is this machine. A wildcard bind is reached on loopback.
-    const url = "http://" + entry.replace(/^0\.0\.0\.0:/, "127.0.0.1:").replace(/^\[::\]:/, "[::1]:") + "/";
-    const a = el("a", "open-link", "open as " + url);
-    a.href = url;
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    entryDD.append(" ", a);
-  }
+  if (f.kind === "L" && entry && relayIsLocal()) offerLink(v, f, entry, entryDD);
   if (f.kind === "D") {
     addFact("Exit sockets", el("span", "", "any host and port the SOCKS client asks for, opened by the gateway"));
     addSocksHelp(body, entry, addFact);
@@ -347,8 +403,24 @@ function poll() {
       svg.classList.toggle("flow-in", flowIn);
       svg.classList.toggle("has-active", active > 0);
     }
-    if (v.open.size) renderConns(v);
+    if (pollConns(v) || v.open.size) renderConns(v);
   }
+}
+
+// pollConns takes each open connection's live bytes from f.conns(); it adds
+// a connection whose "opened" event has not arrived yet. True if any is open.
+function pollConns(v) {
+  if (typeof v.fw.conns !== "function") return false;
+  let list;
+  try { list = v.fw.conns(); } catch (_) { return false; }
+  for (const c of list || []) {
+    const n = Number(c.id);
+    let o = v.open.get(n);
+    if (!o) v.open.set(n, o = { since: Number(c.opened) || Date.now(), remote: c.remote || "" });
+    o.bytesIn = Number(c.bytesIn) || 0;
+    o.bytesOut = Number(c.bytesOut) || 0;
+  }
+  return v.open.size > 0;
 }
 
 function item(cls, text) {
@@ -363,7 +435,13 @@ function renderConns(v) {
   for (const [n, c] of v.open) {
     const li = item("conn conn-open");
     li.dataset.conn = String(n);
-    li.append(el("span", "conn-name", "#" + n + (c.remote ? " from " + c.remote : "")), el("span", "conn-age", "open " + formatAge(now - c.since)));
+    const age = el("span", "conn-age", "open " + formatAge(now - c.since));
+    if (c.bytesIn !== undefined) {
+      li.dataset.bytesIn = String(c.bytesIn);
+      li.dataset.bytesOut = String(c.bytesOut);
+      age.append(", ", el("span", "conn-bytes", formatBytes(c.bytesOut) + " out, " + formatBytes(c.bytesIn) + " back"));
+    }
+    li.append(el("span", "conn-name", "#" + n + (c.remote ? " from " + c.remote : "")), age);
     items.push(li);
   }
   for (const c of v.closedConns) {
