@@ -15,11 +15,14 @@ const (
 	CloseBadRequest   CloseCode = 4400 // malformed request or protocol error
 	CloseUnauthorized CloseCode = 4401 // missing or wrong token
 	CloseRefused      CloseCode = 4403 // refused by policy
-	CloseIdle         CloseCode = 4408 // idle timeout
-	CloseOverLimit    CloseCode = 4429 // over a stream limit
-	CloseDialFailed   CloseCode = 4502 // dial, listen or the target failed
-	CloseShuttingDown CloseCode = 4503 // the relay is shutting down
-	CloseDialTimeout  CloseCode = 4504 // resolve or dial timed out
+	// CloseUnknownStream closes a resume for an id the relay does not
+	// hold (expired, ended, another relay): the client reconnects instead.
+	CloseUnknownStream CloseCode = 4404
+	CloseIdle          CloseCode = 4408 // idle timeout
+	CloseOverLimit     CloseCode = 4429 // over a stream limit
+	CloseDialFailed    CloseCode = 4502 // dial, listen or the target failed
+	CloseShuttingDown  CloseCode = 4503 // the relay is shutting down
+	CloseDialTimeout   CloseCode = 4504 // resolve or dial timed out
 )
 
 var closeNames = map[CloseCode]string{

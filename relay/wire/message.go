@@ -15,6 +15,7 @@ const (
 	TypeAccept    = "accept"    // relay: the listener accepted a connection
 	TypeAck       = "ack"       // either side: bytes consumed (flow control)
 	TypeClose     = "close"     // either side, listen stream: one accepted connection ends
+	TypeResumed   = "resumed"   // relay: a resume re-attached; n is what it had received
 )
 
 // Message is a control message: one JSON object in a text message.
@@ -22,7 +23,6 @@ const (
 type Message struct {
 	Type   string `json:"type"`
 	Addr   string `json:"addr,omitempty"`
-	ID     string `json:"id,omitempty"`
 	Remote string `json:"remote,omitempty"`
 	Max    int64  `json:"max,omitempty"`    // the relay's message size limit
 	Flow   int64  `json:"flow,omitempty"`   // open: the flow control window granted

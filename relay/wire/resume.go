@@ -4,17 +4,13 @@ package wire
 // survives its WebSocket dropping. The relay names it in the open message
 // ("resume": an id, "window": how long it waits); the client re-attaches
 // with GET /v1/resume?id=ID&n=RECEIVED and the relay answers TypeResumed
-// with what it had received. Acks are then mandatory both ways and count
+// (message.go) with what it had received, or closes with
+// CloseUnknownStream (close.go). Acks are then mandatory both ways and count
 // bytes received (the client) and written to the target (the relay).
 const (
 	ResumeParam = "resume" // query parameter of dial and listen asking for a resumable stream
-	TypeResumed = "resumed"
 
 	// ResumeBuffer bounds what each side keeps for replay: what it sent
 	// and the other has not acknowledged. A sender waits when it is full.
 	ResumeBuffer = 4 << 20
-
-	// CloseUnknownStream closes a resume for an id the relay does not
-	// hold (expired, ended, another relay): the client reconnects instead.
-	CloseUnknownStream CloseCode = 4404
 )
