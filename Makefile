@@ -4,6 +4,7 @@ BIN      := bin/tunnelkit
 DIST     := web/dist
 GOROOT   := $(shell $(GO) env GOROOT)
 LISTEN   ?= 127.0.0.1:8080
+VERSION  := $(shell git describe --always --dirty 2>/dev/null)
 
 .PHONY: all build wasm run test test-deps bench bench-quick fuzz vet soak clean
 
@@ -44,7 +45,7 @@ build: $(BIN)
 
 $(BIN): $(DIST)/tunnelkit.wasm $(DIST)/tunnelkit.wasm.gz $(DIST)/tunnelkit.wasm.br $(DIST)/wasm_exec.js $(BIN_SRC)
 	@echo "building $(BIN)"
-	@$(GO) build -trimpath -o $(BIN) ./cmd/tunnelkit
+	@$(GO) build -trimpath -ldflags="-X main.version=$(VERSION)" -o $(BIN) ./cmd/tunnelkit
 
 run: build
 	$(BIN) demo --listen $(LISTEN)
