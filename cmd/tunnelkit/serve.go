@@ -274,13 +274,14 @@ func (o *serveOptions) serve(ctx context.Context, cfg relay.Config) error {
 		srv.TLSConfig = acmeTLSConfig(m)
 		o.acme.prefetch(m, cfg.Logger)
 	}
-	fmt.Fprintf(os.Stderr, "tunnelkit serve: listening on %s://%s%s\n", scheme, ln.Addr(), cmp.Or(o.pathPrefix, "/"))
 	for _, line := range describePolicy(cfg) {
 		fmt.Fprintln(os.Stderr, "tunnelkit serve: "+line)
 	}
 	if len(cfg.Allow)+len(cfg.AllowListen) == 0 && len(cfg.Tokens) == 0 {
 		fmt.Fprintln(os.Stderr, "tunnelkit serve: no --allow or --allow-listen rules: the relay will refuse every stream")
 	}
+	// Last, so that whoever waits for this line has the policy too.
+	fmt.Fprintf(os.Stderr, "tunnelkit serve: listening on %s://%s%s\n", scheme, ln.Addr(), cmp.Or(o.pathPrefix, "/"))
 	stopReload := o.reloadOnHangup(ctx, rl, cfg)
 	defer stopReload()
 	return serveThenDrain(ctx, "serve", srv, rl, o.drain, func() error {
