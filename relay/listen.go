@@ -222,6 +222,13 @@ func (r *Relay) readControlStream(lb *listenBridge, ws *websocket.Conn) (dropped
 				}
 				size = lb.rbuf.Len()
 				body = &lb.rbuf
+				if err := wire.CheckFrames(lb.rbuf.Bytes()); err != nil {
+					if droppedMidMessage(ws) {
+						return gone(io.ErrUnexpectedEOF) // nothing of it delivered: it comes again
+					}
+					s.finish(wire.CloseBadRequest, err.Error())
+					return false
+				}
 			}
 			if err := r.readFrames(lb, body, *bp); err != nil {
 				if ce, ok := err.(frameError); ok {
@@ -284,6 +291,16 @@ func (r *Relay) carryControlStream(lb *listenBridge, ws *websocket.Conn) {
 		}
 		ws = att.ws
 	}
+}
+
+// droppedMidMessage tells a message cut short by a dropped connection from
+// a malformed one: after a drop the next read fails at once, while a live
+// client's next message is still to come.
+func droppedMidMessage(ws *websocket.Conn) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _, err := ws.Reader(ctx)
+	return err != nil && ctx.Err() == nil && websocket.CloseStatus(err) == -1
 }
 
 // frameError is a malformed frame: it ends the control stream with 4400.

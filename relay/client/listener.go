@@ -162,6 +162,11 @@ func (l *Listener) readFrom(t transport) error {
 			return err
 		}
 		if !text {
+			if err := wire.CheckFrames(b); err != nil && l.m.resumable {
+				if drop := nextFails(t); drop != nil {
+					return drop // nothing of it taken: the relay sends it again
+				}
+			}
 			if err := l.m.frames(b); err != nil {
 				t.close(wire.CloseBadRequest, err.Error())
 				return &protocolError{fmt.Sprintf("relay sent a malformed frame: %v", err)}
@@ -188,6 +193,21 @@ func (l *Listener) readFrom(t transport) error {
 		}
 		l.m.received(len(b))
 	}
+}
+
+// nextFails tells a message cut short by a dropped connection (which the
+// native websocket reader can report whole: it takes the connection's end
+// at a read boundary inside a frame for the message's end) from a
+// malformed one: after a drop the next read fails at once. It returns
+// that failure, or nil when the stream is alive.
+func nextFails(t transport) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _, err := t.next(ctx)
+	if err == nil || ctx.Err() != nil || !droppedErr(err) {
+		return nil
+	}
+	return err
 }
 
 // reattach opens /v1/resume until the relay takes the stream back or the

@@ -113,3 +113,18 @@ func NextFrame(b []byte) (conn uint32, payload, rest []byte, err error) {
 	}
 	return conn, b[FrameHeader : FrameHeader+int(n)], b[FrameHeader+int(n):], nil
 }
+
+// CheckFrames reports whether b holds whole frames only, without handing
+// any on: a message the websocket package reports whole can be cut short by
+// a dropped connection (its reader takes the connection's end at a read
+// boundary inside a frame for the message's end).
+func CheckFrames(b []byte) error {
+	for len(b) > 0 {
+		_, _, rest, err := NextFrame(b)
+		if err != nil {
+			return err
+		}
+		b = rest
+	}
+	return nil
+}

@@ -44,3 +44,25 @@ func TestCloseCodeString(t *testing.T) {
 		t.Errorf("unknown code = %q", s)
 	}
 }
+
+// TestCheckFrames: whole frames pass; a message cut inside a header or a
+// payload does not, whatever came before it.
+func TestCheckFrames(t *testing.T) {
+	frame := func(conn uint32, payload string) []byte {
+		b := make([]byte, FrameHeader, FrameHeader+len(payload))
+		PutFrameHeader(b, conn, len(payload))
+		return append(b, payload...)
+	}
+	whole := append(append(frame(1, "hello"), frame(2, "")...), frame(3, "world")...)
+	if err := CheckFrames(whole); err != nil {
+		t.Errorf("whole frames: %v", err)
+	}
+	if err := CheckFrames(nil); err != nil {
+		t.Errorf("no frames: %v", err)
+	}
+	for _, cut := range []int{len(whole) - 1, len(whole) - 5, len(whole) - 6, FrameHeader - 1, FrameHeader + 2} {
+		if err := CheckFrames(whole[:cut]); err == nil {
+			t.Errorf("cut at %d of %d: no error", cut, len(whole))
+		}
+	}
+}
