@@ -134,3 +134,62 @@ func BenchmarkThroughputResume(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRoundTripResumeAB alternates one round trip on a plain stream
+// and one on a resumable stream in each iteration and reports each's
+// mean, for an A/B comparison that a busy machine loads alike.
+func BenchmarkRoundTripResumeAB(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	r, err := relay.New(relay.Config{Allow: []string{ln.Addr().String()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(r.Handler())
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r.Shutdown(ctx)
+		srv.Close()
+	}()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	var conns [2]net.Conn
+	for i := range conns {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := client.Dial(ctx, url, ln.Addr().String(), &client.Options{Resume: i == 1})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	p := make([]byte, 64)
+	var spent [2]time.Duration
+	for b.Loop() {
+		for i, c := range conns {
+			start := time.Now()
+			if _, err := c.Write(p); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, p); err != nil {
+				b.Fatal(err)
+			}
+			spent[i] += time.Since(start)
+		}
+	}
+	b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "plain-ns/rt")
+	b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "resume-ns/rt")
+}
