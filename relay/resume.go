@@ -102,6 +102,11 @@ type resumable struct {
 	upFin     bool  // the client half-closed
 	upClosed  bool  // and the target's write side is shut
 	ws        *websocket.Conn
+	// sent is how far down was written on ws; sending is set while one
+	// goroutine (the sender, or readTarget when the sender is caught up)
+	// writes data on it, so bytes go out in order.
+	sent    int64
+	sending bool
 }
 
 // attachment is one WebSocket of a resumable stream, from its client's
@@ -221,12 +226,13 @@ func (rs *resumable) serve(att *attachment) (next *attachment, dropped bool) {
 	}
 	rs.mu.Lock()
 	rs.ws = att.ws // acks written meanwhile wait for it
+	rs.sent = max(att.from, rs.downBase)
 	rs.mu.Unlock()
 	readDone := make(chan bool, 1) // true: the WebSocket dropped
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); readDone <- rs.readClient(att.ws) }()
-	go func() { defer wg.Done(); rs.send(ctx, att.ws, att.from) }()
+	go func() { defer wg.Done(); rs.send(ctx, att.ws) }()
 	select {
 	case dropped = <-readDone:
 	case next = <-rs.attach:
@@ -407,7 +413,14 @@ func (rs *resumable) readTarget() {
 		}
 		n, err := rs.conn.Read(buf[:min(len(buf), room)])
 		rs.mu.Lock()
+		var ws *websocket.Conn
 		if n > 0 {
+			// The sender caught up and idle: write the bytes here, saving
+			// a hand-off to it on every message.
+			if rs.ws != nil && !rs.sending && rs.sent == rs.downBase+int64(len(rs.down)) {
+				ws = rs.ws
+				rs.sending = true
+			}
 			rs.down = append(rs.down, buf[:n]...)
 			s.touch()
 		}
@@ -415,8 +428,13 @@ func (rs *resumable) readTarget() {
 			rs.downEOF = true
 			rs.checkDoneLocked()
 		}
-		rs.cond.Broadcast()
+		if ws == nil {
+			rs.cond.Broadcast()
+		}
 		rs.mu.Unlock()
+		if ws != nil {
+			rs.sendData(ws, buf[:n])
+		}
 		if err == io.EOF {
 			return
 		}
@@ -428,14 +446,15 @@ func (rs *resumable) readTarget() {
 }
 
 // send writes the replay buffer from the client's position on, then
-// what the target sends, then its FIN.
-func (rs *resumable) send(ctx context.Context, ws *websocket.Conn, pos int64) {
+// what the target sends (when readTarget does not write it itself), then
+// its FIN.
+func (rs *resumable) send(ctx context.Context, ws *websocket.Conn) {
 	max := int(rs.r.cfg.MaxMessageSize)
 	chunk := make([]byte, 0, min(max, copyBufSize))
 	finSent := false
 	for {
 		rs.mu.Lock()
-		for ctx.Err() == nil && pos >= rs.downBase+int64(len(rs.down)) && (!rs.downEOF || finSent) {
+		for ctx.Err() == nil && (rs.sending || rs.sent >= rs.downBase+int64(len(rs.down)) && (!rs.downEOF || finSent)) {
 			rs.cond.Wait()
 		}
 		if ctx.Err() != nil {
@@ -443,26 +462,42 @@ func (rs *resumable) send(ctx context.Context, ws *websocket.Conn, pos int64) {
 			return
 		}
 		end := rs.downBase + int64(len(rs.down))
-		fin := pos >= end && rs.downEOF
+		fin := rs.sent >= end && rs.downEOF
 		if !fin {
-			if pos < rs.downBase {
-				pos = rs.downBase // acknowledged meanwhile
+			if rs.sent < rs.downBase {
+				rs.sent = rs.downBase // acknowledged meanwhile
 			}
-			off := int(pos - rs.downBase)
+			off := int(rs.sent - rs.downBase)
 			chunk = append(chunk[:0], rs.down[off:min(len(rs.down), off+cap(chunk))]...)
-		}
-		rs.mu.Unlock()
-		if fin {
+		} else {
 			finSent = true
 			chunk = chunk[:0]
 		}
-		if err := ws.Write(context.Background(), websocket.MessageBinary, chunk); err != nil {
+		rs.sending = true
+		rs.mu.Unlock()
+		if !rs.sendData(ws, chunk) {
 			return // the reader sees the drop
 		}
-		pos += int64(len(chunk))
-		rs.s.down.Add(int64(len(chunk)))
-		rs.r.metrics.bytesDown.Add(float64(len(chunk)))
 	}
+}
+
+// sendData writes p, the bytes of down from sent on (or the FIN when
+// empty), on ws, for whoever set sending.
+func (rs *resumable) sendData(ws *websocket.Conn, p []byte) bool {
+	err := ws.Write(context.Background(), websocket.MessageBinary, p)
+	rs.mu.Lock()
+	rs.sending = false
+	if err == nil && rs.ws == ws {
+		rs.sent += int64(len(p))
+	}
+	rs.cond.Broadcast()
+	rs.mu.Unlock()
+	if err != nil {
+		return false
+	}
+	rs.s.down.Add(int64(len(p)))
+	rs.r.metrics.bytesDown.Add(float64(len(p)))
+	return true
 }
 
 // checkDoneLocked finishes the stream once both directions are done and

@@ -327,7 +327,10 @@ func (c *resumeConn) Read(p []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	n := copy(p, c.rbuf)
-	c.rbuf = append(c.rbuf[:0], c.rbuf[n:]...)
+	// Reslice, not move the rest down: rbuf holds up to ResumeBuffer and
+	// a move per small read made a download quadratic. The pump's append
+	// reallocates the live bytes once the tail's room runs out.
+	c.rbuf = c.rbuf[n:]
 	c.consumed += int64(n)
 	ack := c.consumed - c.ackedTo
 	t := c.t
