@@ -252,16 +252,12 @@ func (l *Listener) reattach(cause error) (transport, error) {
 			break
 		}
 		last = err
-		var ce *CloseError
-		if errors.As(err, &ce) && ce.Code != wire.CloseAbnormal && ce.Code != wire.CloseGoingAway && ce.Code != wire.CloseShuttingDown {
-			break // the relay said no: trying again would not change it
+		if refusedForGood(err) {
+			break
 		}
-		select {
-		case <-time.After(delay):
-		case <-l.ctx.Done():
+		if !waitRetry(l.ctx, &delay) {
 			return nil, net.ErrClosed
 		}
-		delay = min(2*delay, 2*time.Second)
 	}
 	resumeCount.Lock()
 	resumeCount.failed++

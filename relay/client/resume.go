@@ -234,16 +234,12 @@ func (c *resumeConn) reattach(cause error) {
 			}
 		}
 		last = err
-		var ce *CloseError
-		if errors.As(err, &ce) && ce.Code != wire.CloseAbnormal && ce.Code != wire.CloseGoingAway && ce.Code != wire.CloseShuttingDown {
-			break // the relay said no: trying again would not change it
+		if refusedForGood(err) {
+			break
 		}
-		select {
-		case <-time.After(delay):
-		case <-c.ctx.Done():
+		if !waitRetry(c.ctx, &delay) {
 			return
 		}
-		delay = min(2*delay, 2*time.Second)
 	}
 	resumeCount.Lock()
 	resumeCount.failed++
@@ -475,4 +471,23 @@ func (c *resumeConn) Resumes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.resumes
+}
+
+// refusedForGood reports whether the relay said no to a resume in a way
+// that trying again would not change: anything but a drop or a restart.
+func refusedForGood(err error) bool {
+	var ce *CloseError
+	return errors.As(err, &ce) && ce.Code != wire.CloseAbnormal && ce.Code != wire.CloseGoingAway && ce.Code != wire.CloseShuttingDown
+}
+
+// waitRetry waits *delay, then doubles it (to 2 s at most); false when ctx
+// ended first.
+func waitRetry(ctx context.Context, delay *time.Duration) bool {
+	select {
+	case <-time.After(*delay):
+	case <-ctx.Done():
+		return false
+	}
+	*delay = min(2**delay, 2*time.Second)
+	return true
 }
