@@ -20,32 +20,7 @@ import (
 // stream and on a resumable one. The two share one relay and alternate
 // (-count N), so a shared machine loads both alike.
 func BenchmarkRoundTripResume(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	r, err := relay.New(relay.Config{Allow: []string{ln.Addr().String()}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-		srv.Close()
-	}()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	url, echo := echoThroughRelay(b)
 	for _, resume := range []bool{false, true} {
 		name := "plain"
 		if resume {
@@ -53,7 +28,7 @@ func BenchmarkRoundTripResume(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			c, err := client.Dial(ctx, url, ln.Addr().String(), &client.Options{Resume: resume})
+			c, err := client.Dial(ctx, url, echo, &client.Options{Resume: resume})
 			cancel()
 			if err != nil {
 				b.Fatal(err)
@@ -76,32 +51,7 @@ func BenchmarkRoundTripResume(b *testing.B) {
 // BenchmarkThroughputResume writes 32 KiB at a time to an echo service
 // through a resumable stream and a plain one while reading the echo.
 func BenchmarkThroughputResume(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	r, err := relay.New(relay.Config{Allow: []string{ln.Addr().String()}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-		srv.Close()
-	}()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	url, echo := echoThroughRelay(b)
 	for _, resume := range []bool{false, true} {
 		name := "plain"
 		if resume {
@@ -109,7 +59,7 @@ func BenchmarkThroughputResume(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			c, err := client.Dial(ctx, url, ln.Addr().String(), &client.Options{Resume: resume})
+			c, err := client.Dial(ctx, url, echo, &client.Options{Resume: resume})
 			cancel()
 			if err != nil {
 				b.Fatal(err)
@@ -140,36 +90,11 @@ func BenchmarkThroughputResume(b *testing.B) {
 // and one on a resumable stream in each iteration and reports each's
 // mean, for an A/B comparison that a busy machine loads alike.
 func BenchmarkRoundTripResumeAB(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	r, err := relay.New(relay.Config{Allow: []string{ln.Addr().String()}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-		srv.Close()
-	}()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	url, echo := echoThroughRelay(b)
 	var conns [2]net.Conn
 	for i := range conns {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := client.Dial(ctx, url, ln.Addr().String(), &client.Options{Resume: i == 1})
+		c, err := client.Dial(ctx, url, echo, &client.Options{Resume: i == 1})
 		cancel()
 		if err != nil {
 			b.Fatal(err)
@@ -193,4 +118,35 @@ func BenchmarkRoundTripResumeAB(b *testing.B) {
 	}
 	b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "plain-ns/rt")
 	b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "resume-ns/rt")
+}
+
+// echoThroughRelay starts a loopback echo service and a relay allowed to
+// dial it, for the benchmark's life: the relay's URL and the echo's address.
+func echoThroughRelay(b *testing.B) (url, echo string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	r, err := relay.New(relay.Config{Allow: []string{ln.Addr().String()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(r.Handler())
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r.Shutdown(ctx)
+		srv.Close()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), ln.Addr().String()
 }
